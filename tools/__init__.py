@@ -1,0 +1,1 @@
+"""Authoring and maintenance tools for the course (not part of the learner-facing package)."""
