@@ -1,0 +1,133 @@
+"""Proxy gaming in miniature (lesson 06): optimise a learned proxy of a true objective and watch the
+true objective rise, then fall, as optimisation pressure grows (Goodhart's law).
+
+Set-up: points ``x`` in the plane; the true objective is ``f(x) = x1 + x2 - (x1^2 + x2^2) / 2``
+(best value 1 at x = (1, 1)). We only see ``f`` through noisy samples at points drawn near the
+origin, fit a small MLP to them (the *proxy*), and then run gradient ascent on the proxy from
+typical starting points. Optimisation pressure = the number of ascent steps. Far from the data the
+ReLU proxy extrapolates linearly and keeps promising more, while the true objective, a bowl, drops.
+
+Mitigation: an ensemble of proxies fit on bootstrap resamples; optimise the *conservative*
+score ``mean - k * std`` across members. Where the data are thin the members disagree, the
+penalty grows, and the ascent stops near the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["true_objective", "sample_data", "fit_proxy", "fit_ensemble", "ensemble_score", "optimise",
+           "pressure_curves"]
+
+
+def true_objective(x: torch.Tensor) -> torch.Tensor:
+    """f(x) = x1 + x2 - |x|^2 / 2 for x of shape (N, 2); maximum 1 at (1, 1)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"x must have shape (N, 2), got {tuple(x.shape)}")
+    return x[:, 0] + x[:, 1] - 0.5 * (x ** 2).sum(1)
+
+
+def sample_data(n: int = 200, seed: int = 0, spread: float = 0.35, noise: float = 0.1):
+    """n noisy observations of the true objective at x ~ N(0, spread^2 I). Returns (x, y) tensors."""
+    if n < 2:
+        raise ValueError(f"need n >= 2 samples, got {n}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g) * spread
+    y = true_objective(x) + noise * torch.randn(n, generator=g)
+    return x, y
+
+
+def _mlp(hidden: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+def fit_proxy(x: torch.Tensor, y: torch.Tensor, seed: int = 0, hidden: int = 32, steps: int = 200,
+              lr: float = 0.01, bootstrap: bool = False) -> nn.Module:
+    """Fit an MLP proxy r(x) to (x, y) by mean squared error (full batch, Adam)."""
+    x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    if x.ndim != 2 or x.shape[1] != 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"need x of shape (N, 2) and y of shape (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    torch.manual_seed(seed)
+    if bootstrap:
+        idx = torch.randint(0, len(x), (len(x),))
+        x, y = x[idx], y[idx]
+    model = _mlp(hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = ((model(x).squeeze(-1) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model
+
+
+def fit_ensemble(x, y, k: int = 5, seed: int = 0, **kw) -> list[nn.Module]:
+    """k proxies, each with its own initialisation and bootstrap resample of the data."""
+    if k < 2:
+        raise ValueError(f"an ensemble needs k >= 2 members, got {k}")
+    return [fit_proxy(x, y, seed=1000 * seed + i, bootstrap=True, **kw) for i in range(k)]
+
+
+def ensemble_score(models: Sequence[nn.Module], k_std: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The conservative score mean - k_std * std over the members' predictions."""
+    if len(models) < 2:
+        raise ValueError("ensemble_score needs at least 2 models")
+    if k_std < 0:
+        raise ValueError(f"k_std must be >= 0, got {k_std}")
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        preds = torch.stack([m(x).squeeze(-1) for m in models])
+        return preds.mean(0) - k_std * preds.std(0)
+    return score
+
+
+def optimise(score: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, steps: int, lr: float = 0.05,
+             record: Sequence[int] = ()) -> dict[int, torch.Tensor]:
+    """Gradient ascent on ``score`` from x0 (N, 2); returns {step: x at that step} for steps in ``record``."""
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    x = torch.as_tensor(x0, dtype=torch.float32).clone().requires_grad_(True)
+    opt = torch.optim.SGD([x], lr=lr)
+    out = {}
+    want = set(int(r) for r in record)
+    for t in range(steps + 1):
+        if t in want:
+            out[t] = x.detach().clone()
+        if t == steps:
+            break
+        opt.zero_grad()
+        (-score(x).sum()).backward()
+        opt.step()
+    return out
+
+
+def pressure_curves(seed: int, steps: Sequence[int], n_data: int = 200, n_start: int = 64, lr: float = 0.05,
+                    k: int = 5, k_std: Sequence[float] = (0.0, 4.0)) -> dict[str, np.ndarray]:
+    """For one seed: the mean true objective (and the optimised score) after each number of ascent
+    steps, for the plain proxy and for the ensemble score mean - k_std * std at each ``k_std``
+    (k_std = 0 is the plain ensemble mean). Also returns the final points and the data."""
+    steps = sorted(int(s) for s in steps)
+    x, y = sample_data(n_data, seed=seed)
+    g = torch.Generator().manual_seed(10_000 + seed)
+    x0 = torch.randn(n_start, 2, generator=g) * 0.35         # start where the data are
+    proxy = fit_proxy(x, y, seed=seed)
+    ens = fit_ensemble(x, y, k=k, seed=seed)
+
+    def single(z):
+        return proxy(z).squeeze(-1)
+    out: dict[str, np.ndarray] = {"steps": np.array(steps)}
+    scores = [("proxy", single)] + [(f"ensemble_k{kk:g}", ensemble_score(ens, kk)) for kk in k_std]
+    for name, score in scores:
+        xs = optimise(score, x0, steps[-1], lr=lr, record=steps)
+        with torch.no_grad():
+            out[f"{name}_true"] = np.array([true_objective(xs[s]).mean().item() for s in steps])
+            out[f"{name}_score"] = np.array([score(xs[s]).mean().item() for s in steps])
+        out[f"{name}_final_x"] = xs[steps[-1]].numpy()
+    out["data_x"] = x.numpy()
+    return out
