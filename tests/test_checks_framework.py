@@ -121,3 +121,20 @@ def test_need_raises_friendly_not_implemented_for_missing_names():
     with pytest.raises(NotImplementedError, match="`absent_result`") as info:
         need("present", "absent_result")
     assert "finish that exercise" in info.value._render_traceback_()[0].lower()
+
+
+def test_need_treats_a_stub_function_as_missing():
+    from tools.build_course import stub_source
+
+    src, _ = stub_source("def q_update(q):\n    ### BEGIN SOLUTION\n    return q\n    ### END SOLUTION", "t")
+    scope: dict = {}
+    exec(src, scope)
+    q_update = scope["q_update"]  # noqa: F841
+    with pytest.raises(NotImplementedError, match="`q_update`"):
+        need("q_update")
+
+    def done(q):
+        return q
+
+    q_update = done  # noqa: F841
+    need("q_update")

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 _BEGIN_RE = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 _END_RE = re.compile(r"^(\s*)### END SOLUTION\s*$")
-STUB_MESSAGE = "Exercise: replace this line with your code"
+from utils.checks.core import STUB_MESSAGE  # noqa: E402  (one definition, shared with need())
 SOLUTION_ONLY = "solution-only"
 EXERCISE_TAG = "exercise"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}

@@ -233,18 +233,27 @@ def run_check(name: str, fn: Callable, cases: Iterable[Case], *, hint: str = "",
         print(f"✓ {name}: all {len(cases)} check cases passed.")
 
 
+STUB_MESSAGE = "Exercise: replace this line with your code"  # what tools/build_course.py writes
+
+
+def _is_stub(obj: Any) -> bool:
+    """True for a function whose body is still the course's stub (``raise NotImplementedError(STUB_MESSAGE)``)."""
+    code = getattr(obj, "__code__", None)
+    return code is not None and STUB_MESSAGE in code.co_consts
+
+
 def need(*names: str) -> None:
     """Raise a friendly ``NotImplementedError`` unless every name exists in the caller's namespace.
 
     A notebook cell that uses the result of an earlier exercise starts with ``need("adv_model")``:
     in a course notebook whose exercise is not done yet, the learner then reads which result is
-    missing instead of a ``NameError``.
+    missing instead of a ``NameError``. A function that is still the stub counts as missing.
     """
     frame = inspect.currentframe()
     caller = frame.f_back if frame is not None else None
     scope = {**(caller.f_globals if caller else {}), **(caller.f_locals if caller else {})}
-    missing = [n for n in names if n not in scope]
+    missing = [n for n in names if n not in scope or _is_stub(scope[n])]
     if missing:
         msg = (f"This cell needs {', '.join(f'`{n}`' for n in missing)}, made by an earlier exercise that has "
-               f"not run successfully yet. Finish that exercise, run its cell, then run this cell again.")
+               f"not been completed yet. Finish that exercise, run its cell, then run this cell again.")
         raise _friendly(NotImplementedError(msg), "⏳ " + msg)
