@@ -33,11 +33,12 @@ from pathlib import Path
 
 import nbformat
 
+from utils.checks.core import STUB_MESSAGE  # one definition, shared with need()
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 _BEGIN_RE = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 _END_RE = re.compile(r"^(\s*)### END SOLUTION\s*$")
-from utils.checks.core import STUB_MESSAGE  # noqa: E402  (one definition, shared with need())
 SOLUTION_ONLY = "solution-only"
 EXERCISE_TAG = "exercise"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
