@@ -44,4 +44,4 @@ def explorer(render: Callable[..., Any], controls: Mapping[str, W.ValueWidget], 
         w.observe(update, names="value")
     update()
     header = [W.HTML(f"<b>{title}</b>")] if title else []
-    return W.VBox([*header, W.HBox(list(controls.values())), out])
+    return W.VBox([*header, W.HBox(list(controls.values()), layout=W.Layout(flex_flow="row wrap")), out])
