@@ -226,16 +226,7 @@ def check_program(source: str, limits: Limits | None = None) -> ast.Module:
     limits = limits or _DEFAULT_LIMITS
     if not isinstance(source, str):
         raise MalformedProgram(f"a program must be a string, got {type(source).__name__}")
-    if len(source) > limits.max_source_chars:
-        raise MalformedProgram(f"program is {len(source)} characters long; the limit is {limits.max_source_chars}")
-    if not source.strip():
-        raise MalformedProgram("the program is empty")
-    try:
-        tree = ast.parse(source, mode="exec")
-    except SyntaxError as e:
-        raise MalformedProgram(f"not valid Python: {e.msg} (line {e.lineno})") from None
-    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
-        raise MalformedProgram(f"could not parse the program: {type(e).__name__}: {e}"[:300]) from None
+    tree = _parse(source, limits)
     _walk(tree, limits, rewrite=False)
     return tree
 
@@ -577,9 +568,8 @@ _OP_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Floor
 _GUARD_NAME = "__sandbox_binop__"   # user code can never name it: names starting with '_' are refused
 
 
-@functools.lru_cache(maxsize=4096)
-def _compile(source: str, limits: Limits):
-    """Checked, rewritten and compiled program (cached: best-of-N runs the same text many times)."""
+def _parse(source: str, limits: Limits) -> ast.Module:
+    """Parse a program's text, refusing oversized, empty or unparsable programs with MalformedProgram."""
     if len(source) > limits.max_source_chars:
         raise MalformedProgram(f"program is {len(source)} characters long; the limit is {limits.max_source_chars}")
     if not source.strip():
@@ -590,6 +580,13 @@ def _compile(source: str, limits: Limits):
         raise MalformedProgram(f"not valid Python: {e.msg} (line {e.lineno})") from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
         raise MalformedProgram(f"could not parse the program: {type(e).__name__}: {e}"[:300]) from None
+    return tree
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(source: str, limits: Limits):
+    """Checked, rewritten and compiled program (cached: best-of-N runs the same text many times)."""
+    tree = _parse(source, limits)
     _walk(tree, limits, rewrite=True)
     try:
         return compile(tree, "<sandbox>", "exec")
