@@ -88,6 +88,8 @@ def test_readme_lists_every_lesson():
     listed = [l.notebook for l in LESSONS]
     for name in solutions:
         assert name in listed, f"{name} is missing from utils.course.LESSONS"
+    for name in listed:
+        assert name in solutions, f"utils.course.LESSONS lists {name}, which is not in solutions/"
     for lesson in LESSONS:
         assert lesson.title in readme, f"README does not list lesson {lesson.number}: {lesson.title}"
 
