@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..adversarial import compose_pyramid
-from .core import Case, CheckFailed, expect, run_check
+from .core import Case, CheckFailed, _friendly, expect, run_check
 
 __all__ = [
     "require",
@@ -37,23 +37,24 @@ __all__ = [
 _PASSED: set[str] = set()
 
 
-def _passed(name: str) -> None:
+def _run_tracked(name: str, fn: Callable, cases, **kwargs) -> None:
+    """``run_check`` that records a pass for :func:`require`; a failing re-run withdraws an earlier pass."""
+    _PASSED.discard(name)
+    run_check(name, fn, cases, **kwargs)
     _PASSED.add(name)
 
 
 def require(*names: str) -> None:
     """Raise a friendly ``NotImplementedError`` unless the checks of the exercises ``names`` have passed.
 
-    ``need`` only sees whether a name exists; an exercise cell defines its function even when the body is
-    still the stub, so cells that *call* an exercise's function start with ``require("pgd")`` instead.
+    Stricter than ``need`` (which only rejects missing names and unchanged stubs): a function that was
+    edited but still fails its check does not count, so later results are never built on a wrong attack.
     """
     missing = [n for n in names if n not in _PASSED]
     if missing:
         msg = (f"This cell uses {', '.join(f'`{n}`' for n in missing)}, whose exercise check has not passed yet in "
                f"this session. Finish that exercise, run its cell until it prints ✓, then run this cell again.")
-        err = NotImplementedError(msg)
-        err._render_traceback_ = lambda: ["⏳ " + msg]  # type: ignore[attr-defined]
-        raise err
+        raise _friendly(NotImplementedError(msg), "⏳ " + msg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,11 +202,9 @@ def check_project_linf(project_linf: Callable) -> None:
         Case("a flat batch (N, 64), eps=0.3", args=(far.reshape(6, 64), x.reshape(6, 64), 0.3),
              expected=_reference_project_linf(far, x, 0.3).reshape(6, 64)),
     ]
-    _PASSED.discard("project_linf")  # a failing re-run withdraws an earlier pass
-    run_check("project_linf", project_linf, cases,
+    _run_tracked("project_linf", project_linf, cases,
               hint="Clip the perturbation x_adv - x to [-eps, eps] (torch.clamp or torch.min/max with x - eps "
                    "and x + eps), add it back to x, then clamp the result to [0, 1].")
-    _passed("project_linf")
 
 
 def check_fgsm(fgsm: Callable) -> None:
@@ -219,12 +218,10 @@ def check_fgsm(fgsm: Callable) -> None:
         Case("a flat batch (N, 64)", args=(model, x.reshape(24, 64), y, 0.1),
              expected=_reference_fgsm(model, x.reshape(24, 64), y, 0.1), atol=1e-6),
     ]
-    _PASSED.discard("fgsm")  # a failing re-run withdraws an earlier pass
-    run_check("fgsm", fgsm, cases,
+    _run_tracked("fgsm", fgsm, cases,
               hint="Go *up* the loss: x + eps * grad.sign() (not minus), with the gradient of the cross-entropy "
                    "with respect to the input x (x.requires_grad_(True), then torch.autograd.grad or .backward()), "
                    "and clamp the result to [0, 1].")
-    _passed("fgsm")
 
 
 def check_pgd(pgd: Callable) -> None:
@@ -266,12 +263,10 @@ def check_pgd(pgd: Callable) -> None:
         Case("random start, eps=0.15, alpha=0.03, 10 steps: in the ball, in [0, 1], as strong as the reference",
              args=(model, x, y, 0.15, 0.03, 10), validate=as_strong_as_reference),
     ]
-    _PASSED.discard("pgd")  # a failing re-run withdraws an earlier pass
-    run_check("pgd", pgd, cases,
+    _run_tracked("pgd", pgd, cases,
               hint="Each step: x_adv = x_adv + alpha * sign(grad of the loss at x_adv), then project onto the "
                    "eps-ball around the *original* x and clamp to [0, 1] (your project_linf does both). "
                    "Return the last iterate, detached.")
-    _passed("pgd")
 
 
 def check_madry_loss(madry_loss: Callable) -> None:
@@ -306,11 +301,9 @@ def check_madry_loss(madry_loss: Callable) -> None:
 
     cases = [Case("the toy model in train mode, eps=0.2, alpha=0.05, 5 steps",
                   args=(model, x, y, 0.2, 0.05, 5), validate=validate)]
-    _PASSED.discard("madry_loss")  # a failing re-run withdraws an earlier pass
-    run_check("madry_loss", madry_loss, cases,
+    _run_tracked("madry_loss", madry_loss, cases,
               hint="with the model in eval mode, x_adv = pgd(model, x, y, eps, alpha, steps); then model.train() "
                    "and return F.cross_entropy(model(x_adv), y).")
-    _passed("madry_loss")
 
 
 def check_worst_case_accuracy(worst_case_accuracy: Callable) -> None:
@@ -342,12 +335,10 @@ def check_worst_case_accuracy(worst_case_accuracy: Callable) -> None:
     ]
     cases = [Case(label, args=(model, x, y, attacks), expected=_reference_worst_case_accuracy(model, x, y, attacks),
                   atol=1e-6) for label, attacks in sets]
-    _PASSED.discard("worst_case_accuracy")  # a failing re-run withdraws an earlier pass
-    run_check("worst_case_accuracy", worst_case_accuracy, cases,
+    _run_tracked("worst_case_accuracy", worst_case_accuracy, cases,
               hint="Keep one boolean per example, start with 'correct on the clean input', and AND it with "
                    "'correct under attack k' for every attack; return the mean of the final booleans as a float. "
                    "Averaging or taking the min of per-attack accuracies over-reports robustness.")
-    _passed("worst_case_accuracy")
 
 
 def check_pyramid_attack(pyramid_attack: Callable) -> None:
@@ -394,9 +385,7 @@ def check_pyramid_attack(pyramid_attack: Callable) -> None:
         Case("scales (8, 4, 2, 1), random start, 5 steps: in [0, 1] and as strong as the reference",
              args=(model, x, y, scales, eps, 5), validate=strong_enough),
     ]
-    _PASSED.discard("pyramid_attack")  # a failing re-run withdraws an earlier pass
-    run_check("pyramid_attack", pyramid_attack, cases,
+    _run_tracked("pyramid_attack", pyramid_attack, cases,
               hint="Keep one delta per scale, shape (N, C, s, s). Each step: x_adv = clamp(x + compose_pyramid("
                    "deltas, (H, W)), 0, 1); take the gradient of the loss with respect to every delta; move delta_k "
                    "by alpha_frac * eps[k] * sign(grad_k) and clip it to [-eps[k], eps[k]] (its own budget).")
-    _passed("pyramid_attack")
