@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_BUDGET_S = 180.0
 
 # Fixture notebooks are inputs to tests, not notebooks to run under nbval.
-collect_ignore_glob = ["fixtures/*"]
+collect_ignore_glob = ["tools/fixtures/*"]
 
 _nb_seconds: dict[str, float] = collections.defaultdict(float)
 _course_seconds: dict[str, float] = collections.defaultdict(float)

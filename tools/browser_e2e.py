@@ -1,7 +1,7 @@
 """Run notebooks in a real JupyterLab in headless Chromium and exercise their widgets.
 
     python -m tools.browser_e2e                          # every solutions/*.ipynb, 2 at a time
-    python -m tools.browser_e2e tests/fixtures/widgets_fixture.ipynb --jobs 1
+    python -m tools.browser_e2e tests/tools/fixtures/widgets_fixture.ipynb --jobs 1
 
 For each notebook this starts (once) a JupyterLab server from this project's environment on 127.0.0.1
 with a token and a free port, opens a COPY of the notebook (outputs stripped; JupyterLab autosaves) in

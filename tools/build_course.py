@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from utils.checks.core import STUB_MESSAGE  # one definition, shared with need()
+from utils.checks import STUB_MESSAGE  # one definition, shared with need()
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"

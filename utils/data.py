@@ -33,7 +33,6 @@ __all__ = [
     "load_mnist",
     "fetch_file",
     "read_idx",
-    "default_cache_dir",
     "DatasetUnavailable",
     "ChecksumError",
     "REMOTE_DATASETS",

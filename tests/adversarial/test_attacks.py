@@ -1,0 +1,505 @@
+"""Lesson 01 (adversarial training): the checks reject stubs and typical mistakes, and the trusted
+attack helpers in utils.adversarial.attacks are correct and reject bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from utils.adversarial.attacks import (
+    compose_pyramid,
+    correct_under_attack,
+    eval_mode,
+    explore_epsilon,
+    fgsm,
+    madry_at_loss,
+    pgd,
+    project_linf,
+    pyramid_at_loss,
+    pyramid_attack,
+    pyramid_budget,
+    render_explorer,
+    robust_accuracy,
+    validate_attack_inputs,
+    worst_case_accuracy,
+)
+from utils.checks import CheckFailed
+from utils.adversarial import checks as C
+from utils.adversarial.checks import (
+    _reference_fgsm,
+    _reference_madry_loss,
+    _reference_pgd,
+    _reference_project_linf,
+    _reference_pyramid_attack,
+    _reference_worst_case_accuracy,
+)
+from utils.data import load_digits_split
+from utils.models import mlp
+from utils.repro import set_seed
+from utils.training import evaluate, train
+
+matplotlib.use("Agg")
+torch.set_num_threads(1)  # as set_seed does: on a loaded 2-core machine, 2 threads can be 5x slower
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise: replace this line with your code")
+
+
+def _grad(model, x, y):
+    x = x.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(F.cross_entropy(model(x), y), x)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_split()
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A standard MLP trained briefly on digits (about 95% clean accuracy)."""
+    set_seed(0)
+    model = mlp(64, (64,))
+    train(model, digits.x_train, digits.y_train, epochs=8, lr=3e-3, progress=False)
+    model.zero_grad(set_to_none=True)
+    return model.eval()
+
+
+@pytest.fixture()
+def batch(digits):
+    return digits.x_test[:64], digits.y_test[:64]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: the reference passes, the stub and typical mistakes fail
+# ---------------------------------------------------------------------------------------------
+
+def _rejects(check, fn):
+    with pytest.raises(CheckFailed):
+        check(fn)
+
+
+def test_check_project_linf():
+    C.check_project_linf(_reference_project_linf)
+    with pytest.raises(NotImplementedError):
+        C.check_project_linf(stub)
+    _rejects(C.check_project_linf, lambda xa, x, eps: torch.min(torch.max(xa, x - eps), x + eps))  # no [0, 1] clamp
+    _rejects(C.check_project_linf, lambda xa, x, eps: (x + (xa - x).clamp(0, eps)).clamp(0, 1))   # one-sided ball
+    _rejects(C.check_project_linf, lambda xa, x, eps: xa.clamp(-eps, eps).clamp(0, 1))            # clips x_adv, not delta
+
+
+def test_check_fgsm():
+    C.check_fgsm(_reference_fgsm)
+    with pytest.raises(NotImplementedError):
+        C.check_fgsm(stub)
+    _rejects(C.check_fgsm, lambda m, x, y, eps: (x - eps * _grad(m, x, y).sign()).clamp(0, 1))  # flipped sign
+    _rejects(C.check_fgsm, lambda m, x, y, eps: x + eps * _grad(m, x, y).sign())                # no clamp
+    _rejects(C.check_fgsm, lambda m, x, y, eps: (x + eps * _grad(m, x, y)).clamp(0, 1))         # raw gradient
+
+
+def _pgd_variant(project=True, clamp=True, sign=1.0, honour_random_start=True, around_iterate=False):
+    def pgd_fn(model, x, y, eps, alpha, steps, random_start=True):
+        if random_start and honour_random_start:
+            x_adv = x + torch.empty_like(x).uniform_(-eps, eps)
+        else:
+            x_adv = x.clone()
+        if clamp:
+            x_adv = x_adv.clamp(0, 1)
+        for _ in range(steps):
+            prev = x_adv
+            x_adv = x_adv + sign * alpha * _grad(model, x_adv, y).sign()
+            if project:
+                centre = prev if around_iterate else x
+                x_adv = torch.min(torch.max(x_adv, centre - eps), centre + eps)
+            if clamp:
+                x_adv = x_adv.clamp(0, 1)
+            x_adv = x_adv.detach()
+        return x_adv
+
+    return pgd_fn
+
+
+def test_check_pgd():
+    C.check_pgd(_reference_pgd)
+    C.check_pgd(_pgd_variant())
+    with pytest.raises(NotImplementedError):
+        C.check_pgd(stub)
+    _rejects(C.check_pgd, _pgd_variant(project=False))            # PGD without projection
+    _rejects(C.check_pgd, _pgd_variant(clamp=False))              # PGD without clamping to [0, 1]
+    _rejects(C.check_pgd, _pgd_variant(sign=-1.0))                # gradient descent instead of ascent
+    _rejects(C.check_pgd, _pgd_variant(honour_random_start=False))       # ignores random_start
+    _rejects(C.check_pgd, _pgd_variant(around_iterate=True))      # projects around the last iterate, not x
+
+
+def test_check_madry_loss():
+    C.check_madry_loss(_reference_madry_loss)
+    with pytest.raises(NotImplementedError):
+        C.check_madry_loss(stub)
+
+    def clean_only(model, x, y, eps, alpha, steps):
+        return F.cross_entropy(model(x), y)
+
+    def stays_in_eval(model, x, y, eps, alpha, steps):
+        model.eval()
+        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
+        return F.cross_entropy(model(x_adv), y)
+
+    def no_grad(model, x, y, eps, alpha, steps):
+        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
+        with torch.no_grad():
+            return F.cross_entropy(model(x_adv), y)
+
+    def per_example(model, x, y, eps, alpha, steps):
+        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
+        return F.cross_entropy(model(x_adv), y, reduction="none")
+
+    for wrong in (clean_only, stays_in_eval, no_grad, per_example):
+        _rejects(C.check_madry_loss, wrong)
+
+
+def test_check_worst_case_accuracy():
+    C.check_worst_case_accuracy(_reference_worst_case_accuracy)
+    with pytest.raises(NotImplementedError):
+        C.check_worst_case_accuracy(stub)
+
+    def per_attack(model, x, y, attacks):
+        with torch.no_grad():
+            return [(model(a(model, x, y)).argmax(1) == y).float().mean().item() for a in attacks]
+
+    def mean_over_attacks(model, x, y, attacks):
+        return float(np.mean(per_attack(model, x, y, attacks)))
+
+    def min_over_attacks(model, x, y, attacks):
+        return float(min(per_attack(model, x, y, attacks)))
+
+    def forgets_clean(model, x, y, attacks):
+        ok = torch.ones(len(x), dtype=torch.bool)
+        for a in attacks:
+            with torch.no_grad():
+                ok &= model(a(model, x, y)).argmax(1) == y
+        return ok.float().mean().item()
+
+    for wrong in (mean_over_attacks, min_over_attacks, forgets_clean):
+        _rejects(C.check_worst_case_accuracy, wrong)
+
+
+def _pyramid_variant(shared_budget=False, clamp=True, project_sum=False, absolute_step=False):
+    def attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True):
+        n, c, h, w = x.shape
+        budget = [max(eps)] * len(eps) if shared_budget else list(eps)
+        deltas = [torch.empty(n, c, s, s).uniform_(-e, e) if random_start else torch.zeros(n, c, s, s)
+                  for s, e in zip(scales, budget)]
+        for _ in range(steps):
+            ds = [d.clone().requires_grad_(True) for d in deltas]
+            xa = x + compose_pyramid(ds, (h, w))
+            xa = xa.clamp(0, 1) if clamp else xa
+            grads = torch.autograd.grad(F.cross_entropy(model(xa), y), ds)
+            step = [alpha_frac if absolute_step else alpha_frac * e for e in budget]
+            deltas = [d + a * g.sign() for d, g, a in zip(ds, grads, step)]
+            if not project_sum:
+                deltas = [d.clamp(-e, e) for d, e in zip(deltas, budget)]
+            deltas = [d.detach() for d in deltas]
+        total = compose_pyramid(deltas, (h, w))
+        if project_sum:
+            total = total.clamp(-sum(eps), sum(eps))
+        xa = x + total
+        return xa.clamp(0, 1) if clamp else xa
+
+    return attack
+
+
+def test_check_pyramid_attack():
+    C.check_pyramid_attack(_reference_pyramid_attack)
+    C.check_pyramid_attack(_pyramid_variant())
+    with pytest.raises(NotImplementedError):
+        C.check_pyramid_attack(stub)
+    _rejects(C.check_pyramid_attack, _pyramid_variant(shared_budget=True))   # one budget for every scale
+    _rejects(C.check_pyramid_attack, _pyramid_variant(clamp=False))          # no [0, 1] clamping
+    _rejects(C.check_pyramid_attack, _pyramid_variant(project_sum=True))     # clips only the sum
+    _rejects(C.check_pyramid_attack, _pyramid_variant(absolute_step=True))   # step not scaled by the budget
+
+
+def test_require_follows_the_checks():
+    C._PASSED.clear()
+    with pytest.raises(NotImplementedError, match="check has not passed"):
+        C.require("fgsm")
+    C.check_fgsm(_reference_fgsm)
+    C.require("fgsm")
+    with pytest.raises(CheckFailed):
+        C.check_fgsm(lambda m, x, y, eps: x)
+    with pytest.raises(NotImplementedError, match="`fgsm`"):
+        C.require("fgsm")       # a failing re-run withdraws the earlier pass
+    with pytest.raises(NotImplementedError):
+        C.check_fgsm(stub)
+    with pytest.raises(NotImplementedError):
+        C.require("fgsm")
+
+
+def test_checks_do_not_change_the_global_random_state():
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    C.check_fgsm(_reference_fgsm)
+    C.check_pgd(_reference_pgd)
+    assert torch.equal(torch.rand(3), before)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trusted helpers: correctness
+# ---------------------------------------------------------------------------------------------
+
+def test_fgsm_matches_the_formula(trained, batch):
+    x, y = batch
+    got = fgsm(trained, x, y, 0.1)
+    want = (x + 0.1 * _grad(trained, x, y).sign()).clamp(0, 1)
+    assert torch.allclose(got, want)
+    assert not got.requires_grad
+    assert all(p.grad is None for p in trained.parameters()), "an attack must not leave gradients on the model"
+
+
+def test_project_linf_is_the_intersection_of_ball_and_box():
+    x = torch.rand(5, 1, 8, 8)
+    xa = x + torch.randn(5, 1, 8, 8)
+    p = project_linf(xa, x, 0.1)
+    assert (p - x).abs().max() <= 0.1 + 1e-6 and p.min() >= 0 and p.max() <= 1
+    inside = x + (torch.rand_like(x) - 0.5) * 0.1
+    assert torch.allclose(project_linf(inside.clamp(0, 1), x, 0.1), inside.clamp(0, 1))
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.2])
+def test_pgd_stays_in_the_ball_and_the_box(trained, batch, eps):
+    x, y = batch
+    xa = pgd(trained, x, y, eps, steps=10, generator=torch.Generator().manual_seed(0))
+    assert (xa - x).abs().max() <= eps + 1e-6
+    assert xa.min() >= 0 and xa.max() <= 1
+
+
+def test_pgd_is_stronger_than_fgsm_and_reduces_accuracy(trained, digits):
+    x, y = digits.x_test, digits.y_test
+    clean = evaluate(trained, x, y)
+    acc_fgsm = robust_accuracy(trained, x, y, 0.1, "fgsm")
+    acc_pgd = robust_accuracy(trained, x, y, 0.1, "pgd", steps=20, generator=torch.Generator().manual_seed(0))
+    assert clean > 0.9
+    assert acc_pgd <= acc_fgsm + 0.01 and acc_pgd < clean - 0.2
+
+
+def test_more_restarts_never_raise_robust_accuracy(trained, digits):
+    x, y = digits.x_test, digits.y_test
+    accs = [robust_accuracy(trained, x, y, 0.1, "pgd", steps=5, restarts=r,
+                            generator=torch.Generator().manual_seed(0)) for r in (1, 3)]
+    assert accs[1] <= accs[0]
+
+
+def test_unbounded_eps_drives_accuracy_to_zero(trained, digits):
+    acc = robust_accuracy(trained, digits.x_test, digits.y_test, 1.0, "pgd", steps=20,
+                          generator=torch.Generator().manual_seed(0))
+    assert acc <= 0.01
+
+
+def test_eps_zero_is_clean_accuracy(trained, digits):
+    x, y = digits.x_test, digits.y_test
+    assert robust_accuracy(trained, x, y, 0.0, "pgd") == pytest.approx(evaluate(trained, x, y))
+
+
+def test_worst_case_is_at_most_each_attack(trained, digits):
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    specs = [{"attack": "fgsm"}, {"attack": "pgd", "steps": 5, "generator": torch.Generator().manual_seed(0)}]
+    wc = worst_case_accuracy(trained, x, y, 0.1, specs)
+    assert wc <= robust_accuracy(trained, x, y, 0.1, "fgsm") + 1e-9
+    with pytest.raises(ValueError, match="at least one attack"):
+        worst_case_accuracy(trained, x, y, 0.1, [])
+
+
+def test_correct_under_attack_rejects_an_attack_that_leaves_the_ball(trained, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="eps-ball"):
+        correct_under_attack(trained, x, y, 0.1, lambda m, xb, yb, eps: (xb + 0.5).clamp(0, 1))
+    with pytest.raises(ValueError, match="unknown attack"):
+        robust_accuracy(trained, x, y, 0.1, "cw")
+
+
+def test_compose_pyramid_upsamples_and_sums():
+    d1 = torch.full((2, 1, 1, 1), 0.1)
+    d2 = torch.arange(4.0).reshape(1, 1, 2, 2).repeat(2, 1, 1, 1)
+    out = compose_pyramid([d1, d2], 8)
+    assert out.shape == (2, 1, 8, 8)
+    assert torch.allclose(out[0, 0, :4, :4], torch.full((4, 4), 0.1))
+    assert torch.allclose(out[0, 0, 4:, 4:], torch.full((4, 4), 3.1))
+
+
+def test_pyramid_attack_respects_the_budgets(trained, batch):
+    x, y = batch
+    eps = (0.02, 0.04, 0.06, 0.08)
+    xa = pyramid_attack(trained, x, y, (8, 4, 2, 1), eps, steps=5, generator=torch.Generator().manual_seed(0))
+    assert xa.shape == x.shape and xa.min() >= 0 and xa.max() <= 1
+    assert (xa - x).abs().max() <= sum(eps) + 1e-6
+    only_coarse = pyramid_attack(trained, x, y, (1,), (0.1,), steps=3, random_start=False)
+    d = (only_coarse - x)[(only_coarse > 0) & (only_coarse < 1)]
+    assert d.abs().max() <= 0.1 + 1e-6
+    assert pyramid_budget(0.1, (8, 1), (1, 2)) == pytest.approx([0.1, 0.2])
+
+
+def test_training_losses_restore_train_mode_and_have_gradients(trained, batch):
+    x, y = batch
+    model = mlp(64, (32,))
+    model.train()
+    loss = madry_at_loss(model, x, y, 0.1, steps=2)
+    assert model.training and loss.dim() == 0 and loss.requires_grad
+    loss = pyramid_at_loss(model, x, y, (8, 1), (0.05, 0.1), steps=2)
+    assert model.training and loss.dim() == 0 and loss.requires_grad
+    model.eval()
+    with eval_mode(model):
+        assert not model.training
+    assert not model.training
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad inputs get clear errors
+# ---------------------------------------------------------------------------------------------
+
+def test_model_in_train_mode_is_rejected(batch):
+    x, y = batch
+    model = mlp(64, (16,))
+    model.train()
+    for fn in (lambda: fgsm(model, x, y, 0.1), lambda: pgd(model, x, y, 0.1),
+               lambda: robust_accuracy(model, x, y, 0.1)):
+        with pytest.raises(RuntimeError, match="train mode"):
+            fn()
+
+
+@pytest.mark.parametrize("eps,err,match", [(-0.1, ValueError, ">= 0"), (math.inf, ValueError, "finite"),
+                                           (math.nan, ValueError, "finite"), ("0.1", TypeError, "number")])
+def test_bad_eps_is_rejected(trained, batch, eps, err, match):
+    x, y = batch
+    with pytest.raises(err, match=match):
+        fgsm(trained, x, y, eps)
+    with pytest.raises(err, match=match):
+        pgd(trained, x, y, eps)
+
+
+def test_wrong_shapes_and_ranges_are_rejected(trained, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="examples but y has"):
+        pgd(trained, x, y[:10], 0.1)
+    with pytest.raises(TypeError, match="1-D integer"):
+        fgsm(trained, x, y.float(), 0.1)
+    with pytest.raises(TypeError, match="1-D integer"):
+        fgsm(trained, x, y[:, None], 0.1)
+    with pytest.raises(ValueError, match="batch dimension"):
+        validate_attack_inputs(trained, x[0, 0, 0], y[:8], 0.1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pgd(trained, x * 16, y, 0.1)
+    with pytest.raises(TypeError, match="float"):
+        fgsm(trained, (x * 16).long(), y, 0.1)
+    with pytest.raises(TypeError, match="nn.Module"):
+        fgsm(lambda t: t, x, y, 0.1)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        pgd(trained, x, y, 0.1, steps=0)
+    with pytest.raises(ValueError, match="restarts"):
+        pgd(trained, x, y, 0.1, restarts=0)
+    with pytest.raises(ValueError, match="shape"):
+        project_linf(x[:3], x, 0.1)
+
+
+def test_pyramid_helpers_reject_bad_inputs(trained, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="one budget per scale"):
+        pyramid_attack(trained, x, y, (8, 4), (0.1,))
+    with pytest.raises(ValueError, match="larger than the image"):
+        pyramid_attack(trained, x, y, (16,), (0.1,))
+    with pytest.raises(ValueError, match=">= 0"):
+        pyramid_attack(trained, x, y, (8,), (-0.1,))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        pyramid_attack(trained, x.reshape(64, 64), y, (8,), (0.1,))
+    with pytest.raises(ValueError, match="4-D"):
+        compose_pyramid([torch.zeros(2, 8)], 8)
+    with pytest.raises(ValueError, match="at least one scale"):
+        compose_pyramid([], 8)
+    with pytest.raises(ValueError, match="multipliers"):
+        pyramid_budget(0.1, (8, 4), (1,))
+
+
+# ---------------------------------------------------------------------------------------------
+# The explorer widget's logic
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_models(trained, digits):
+    set_seed(1)
+    robust = mlp(64, (64,))
+    train(robust, digits.x_train, digits.y_train, epochs=4, lr=3e-3, progress=False,
+          batch_loss=lambda m, xb, yb: madry_at_loss(m, xb, yb, 0.2, steps=2))
+    return {"standard": trained, "robust": robust.eval()}
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd", "pyramid"])
+def test_explore_epsilon_returns_images_and_probabilities(two_models, digits, attack):
+    x, y = digits.x_test[3], int(digits.y_test[3])
+    r = explore_epsilon(two_models, x, y, 0.2, attack)
+    for key in ("clean", "delta", "adversarial"):
+        assert r[key].shape == (8, 8)
+    assert np.allclose(r["adversarial"] - r["clean"], r["delta"], atol=1e-6)
+    assert r["adversarial"].min() >= 0 and r["adversarial"].max() <= 1
+    assert r["linf"] <= (0.2 if attack != "pyramid" else 0.2 * 1.85) + 1e-6
+    assert set(r["probs"]) == {"standard", "robust"}
+    for p in r["probs"].values():
+        assert p["clean"].shape == (10,) and abs(p["clean"].sum() - 1) < 1e-5 and abs(p["adversarial"].sum() - 1) < 1e-5
+
+
+def test_explore_epsilon_responds_to_the_knobs(two_models, digits):
+    x, y = digits.x_test[3], int(digits.y_test[3])
+    r0 = explore_epsilon(two_models, x, y, 0.0, "pgd")
+    assert r0["linf"] == 0 and np.allclose(r0["clean"], r0["adversarial"])
+    r1 = explore_epsilon(two_models, x, y, 0.3, "pgd")
+    assert r1["linf"] > 0.1
+    p_std0 = r0["probs"]["standard"]["adversarial"][y]
+    p_std1 = r1["probs"]["standard"]["adversarial"][y]
+    assert p_std1 < p_std0, "a bigger eps should lower the attacked model's confidence in the label"
+    r2 = explore_epsilon(two_models, x, y, 0.3, "fgsm")
+    assert not np.allclose(r1["adversarial"], r2["adversarial"])
+    r3 = explore_epsilon(two_models, x, y, 0.3, "pgd", against="robust")
+    assert r3["against"] == "robust"
+    fig = render_explorer(r1)
+    assert len(fig.axes) == 5
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_explorer_pyramid_budgets():
+    from utils.adversarial.attacks import explorer_pyramid
+
+    scales, budgets = explorer_pyramid(8, 0.2)
+    assert scales == [8, 4, 2, 1] and budgets == pytest.approx([0.02, 0.05, 0.1, 0.2])
+    scales, budgets = explorer_pyramid(28, 0.1)
+    assert scales[0] == 28 and scales[-1] == 1 and budgets[-1] == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        explorer_pyramid(8, -1.0)
+
+
+def test_explore_epsilon_rejects_bad_inputs(two_models, digits):
+    x, y = digits.x_test[3], int(digits.y_test[3])
+    with pytest.raises(ValueError, match="unknown attack"):
+        explore_epsilon(two_models, x, y, 0.1, "cw")
+    with pytest.raises(ValueError, match=">= 0"):
+        explore_epsilon(two_models, x, y, -0.1)
+    with pytest.raises(ValueError, match="one image"):
+        explore_epsilon(two_models, digits.x_test[:2], y, 0.1)
+    with pytest.raises(KeyError, match="not one of the models"):
+        explore_epsilon(two_models, x, y, 0.1, against="other")
+    with pytest.raises(ValueError, match="at least one model"):
+        explore_epsilon({}, x, y, 0.1)
+    m = mlp(64, (8,))
+    m.train()
+    with pytest.raises(RuntimeError, match="train mode"):
+        explore_epsilon({"m": m}, x, y, 0.1)

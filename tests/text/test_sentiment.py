@@ -1,0 +1,368 @@
+"""Lesson 02, text side: the dataset and its generator, tokens, the model and its input errors, the transformation
+families on awkward input, the benchmark, the widget logic, and the checks of exercises 1 and 2."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from utils.text import sentiment as T
+from utils.checks import CheckFailed
+from utils.text.checks import (_ATTACK_SENTENCES, _check_model, _reference_adversarial_augment,
+                               _reference_greedy_attack, check_adversarial_augment, check_greedy_attack)
+
+torch.set_num_threads(1)
+
+AWKWARD = ["", "   ", "!!!", "zxqv blorf", "The FILM was Great!!", "i loved it... or did i?", "great", "not bad.",
+           "the film; the plot: the ending (sort of)", "café déjà vu — great"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return T.load_sentiment()
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return T.load_synonyms()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _check_model()
+
+
+# ------------------------------------------------------------------------------------------- data
+
+def test_dataset_size_split_and_balance(data):
+    assert len(data.train_texts) == 1000 and len(data.test_texts) == 500
+    assert len(data.train_labels) == 1000 and len(data.test_labels) == 500
+    assert set(data.train_labels) == {0, 1}
+    assert 0.45 < np.mean(data.train_labels) < 0.55 and 0.45 < np.mean(data.test_labels) < 0.55
+    assert not set(data.train_texts) & set(data.test_texts), "train and test must not share sentences"
+    assert len(set(data.train_texts)) == 1000
+    assert "train=1000" in repr(data)
+
+
+def test_shipped_corpus_is_what_the_documented_procedure_generates():
+    rows = T.generate_sentiment_corpus()
+    shipped = (T.ASSETS / "sentiment.tsv").read_text(encoding="utf-8").splitlines()
+    assert shipped[0] == "split\tlabel\ttext"
+    assert shipped[1:] == [f"{s}\t{y}\t{t}" for s, y, t in rows]
+
+
+def test_vocabulary_is_varied(data):
+    words = {w for t in data.train_texts for w in T.tokenize(t)}
+    assert len(words) > 150
+    assert len({len(T.tokenize(t)) for t in data.train_texts}) > 8, "sentences should vary in length"
+
+
+def test_tables_are_single_tokens_and_nonempty(syn):
+    ant = T.load_antonyms()
+    assert len(syn) >= 50 and len(ant) >= 20
+    for table in (syn, ant):
+        for word, subs in table.items():
+            assert subs, word
+            assert T.tokenize(word) == [word]
+            for s in subs:
+                assert T.tokenize(s) == [s], f"{word} -> {s!r} must be one token"
+                assert s != word
+
+
+def test_missing_asset_gives_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(T, "ASSETS", tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        T.load_sentiment()
+
+
+# ----------------------------------------------------------------------------------------- tokens
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_tokenize_roundtrip(text):
+    toks = T.tokenize(text)
+    assert T.tokenize(T.detokenize(toks)) == toks
+
+
+def test_tokenize_examples():
+    assert T.tokenize("The film wasn't GREAT, first-rate though!") == [
+        "the", "film", "wasn't", "great", ",", "first-rate", "though", "!"]
+    assert T.detokenize(["great", ",", "really", "!"]) == "great, really!"
+    assert T.tokenize("") == [] and T.detokenize([]) == ""
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["a"], b"bytes"])
+def test_tokenize_rejects_non_strings(bad):
+    with pytest.raises(TypeError, match="string"):
+        T.tokenize(bad)
+
+
+def test_vocab_drops_unknown_words(data):
+    v = T.Vocab.build(data.train_texts[:50], ["terrific"])
+    assert "terrific" in v and "<pad>" == v.itos[0]
+    assert v.encode("zxqv blorf") == [] and v.encode("") == []
+    assert all(i > 0 for i in v.encode("the terrific film"))
+
+
+# ------------------------------------------------------------------------------------------ model
+
+def test_model_is_accurate_enough_and_probabilities_are_valid(model, data):
+    assert T.accuracy_on(model, data.test_texts, data.test_labels) > 0.75
+    p = model.predict_proba(AWKWARD)
+    assert p.shape == (len(AWKWARD), 2)
+    assert torch.allclose(p.sum(1), torch.ones(len(AWKWARD)))
+    assert model.predict(["the film was great."]).dtype == torch.long
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    ([], ValueError, "empty batch"),
+    ((), ValueError, "empty batch"),
+    ("the film was great", TypeError, "single string"),
+    ([1, 2], TypeError, "not a string"),
+    (["fine", None], TypeError, "item 1"),
+    (torch.zeros(3), TypeError, "list of strings"),
+])
+def test_model_rejects_bad_batches(model, bad, err, match):
+    with pytest.raises(err, match=match):
+        model.predict_proba(bad)
+
+
+def test_training_is_seeded_and_validates_input(data):
+    vocab = T.Vocab.build(data.train_texts[:100])
+
+    def run():
+        m = T.make_text_model(vocab, dim=8, seed=3)
+        h = T.train_text_model(m, data.train_texts[:100], data.train_labels[:100], epochs=2, seed=3)
+        return h, m.predict_proba(data.test_texts[:5])
+
+    (h1, p1), (h2, p2) = run(), run()
+    assert h1 == h2 and torch.equal(p1, p2)
+    m = T.make_text_model(vocab, dim=8)
+    with pytest.raises(ValueError, match="labels"):
+        T.train_text_model(m, data.train_texts[:10], data.train_labels[:9])
+    with pytest.raises(ValueError, match="0 .negative. or 1"):
+        T.train_text_model(m, ["a", "b"], [0, 2])
+    with pytest.raises(ValueError, match="empty batch"):
+        T.train_text_model(m, [], [])
+
+
+def test_augment_hook_is_called_with_the_current_model(data):
+    vocab = T.Vocab.build(data.train_texts[:60])
+    m = T.make_text_model(vocab, dim=8)
+    calls = []
+
+    def aug(model, texts, labels):
+        calls.append(model)
+        return texts + texts[:5], labels + labels[:5]
+
+    T.train_text_model(m, data.train_texts[:60], data.train_labels[:60], epochs=3, augment=aug, augment_from=1)
+    assert len(calls) == 2 and all(c is m for c in calls)
+
+
+# ----------------------------------------------------------------------------------- transformations
+
+FAMILY_FUNCS = [T.swap_synonyms, T.add_typos, T.add_distractor, T.add_contrast, T.negate_antonym, T.paraphrase]
+
+
+@pytest.mark.parametrize("fn", FAMILY_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("text", AWKWARD)
+def test_families_handle_awkward_input(fn, text):
+    out = fn(text, 0)
+    assert isinstance(out, str)
+    assert out == fn(text, 0), "same seed, same output"
+    assert fn(text, np.random.default_rng(1)) is not None
+
+
+@pytest.mark.parametrize("fn", FAMILY_FUNCS, ids=lambda f: f.__name__)
+def test_families_reject_non_strings_and_bad_rng(fn):
+    with pytest.raises(TypeError):
+        fn(None, 0)
+    with pytest.raises(TypeError, match="rng"):
+        fn("the film was great.", "seed")
+
+
+def test_family_behaviour(syn):
+    s = "the film was great and the plot was boring."
+    out = T.swap_synonyms(s, 0, syn, k=2)
+    diff = [(a, b) for a, b in zip(T.tokenize(s), T.tokenize(out)) if a != b]
+    assert 1 <= len(diff) <= 2 and all(b in syn[a] for a, b in diff)
+    assert T.swap_synonyms("zxqv blorf!", 0, syn) == "zxqv blorf!"
+    typo = T.add_typos("wonderful acting", 0, n_words=2)
+    assert typo != "wonderful acting" and len(T.tokenize(typo)) == 2
+    assert T.add_typos("a an to", 0) == "a an to", "words shorter than 3 letters are left alone"
+    assert T.add_distractor("", 0) in T.DISTRACTORS
+    assert T.add_distractor("great.", 0).startswith("great. ")
+    assert T.add_contrast("", 0) == ""
+    assert T.add_contrast("great.", 0).endswith("but great.")
+    assert T.negate_antonym("the film was great.", 0) in {"the film was not bad.", "the film was not terrible.",
+                                                         "the film was not awful."}
+    assert T.negate_antonym("the film was not great.", 0) == "the film was not great.", "no double negation"
+    assert T.paraphrase("the plot was dull, but the cast was great.", 1) in {
+        "the cast was great, even though the plot was dull.", *(f.format(s="the plot was dull, but the cast was great.")
+                                                                for f in T.FRAMES)}
+    fams = T.make_families(syn, T.load_antonyms())
+    assert len(fams) >= 5
+
+
+def test_run_benchmark_shapes_and_errors(model, data):
+    fams = T.make_families()
+    res = T.run_benchmark(model, data.test_texts[:40], data.test_labels[:40], fams, n_variants=2)
+    assert list(res) == ["clean", *fams]
+    assert all(0.0 <= v <= 1.0 for v in res.values())
+    assert res == T.run_benchmark(model, data.test_texts[:40], data.test_labels[:40], fams, n_variants=2)
+    worst_of_more = T.run_benchmark(model, data.test_texts[:40], data.test_labels[:40], fams, n_variants=4)
+    assert all(worst_of_more[k] <= res[k] + 1e-9 for k in ("typos", "synonym swap"))
+    with pytest.raises(ValueError, match="labels"):
+        T.run_benchmark(model, data.test_texts[:3], [0, 1], fams)
+    with pytest.raises(ValueError, match="n_variants"):
+        T.run_benchmark(model, data.test_texts[:3], data.test_labels[:3], fams, n_variants=0)
+    with pytest.raises(ValueError, match="empty"):
+        T.run_benchmark(model, [], [], fams)
+
+
+# ------------------------------------------------------------------------------------------- attack
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_reference_attack_handles_awkward_input(model, syn, text):
+    out = _reference_greedy_attack(model, text, 1, syn, 2)
+    assert isinstance(out, str)
+    assert len(T.tokenize(out)) == len(T.tokenize(text))
+
+
+def test_attack_accuracy_and_strength(model, syn, data):
+    texts, labels = data.test_texts[:60], data.test_labels[:60]
+    clean = T.accuracy_on(model, texts, labels)
+    acc, adv = T.attack_accuracy(model, texts, labels, lambda m, t, y: _reference_greedy_attack(m, t, y, syn, 2))
+    assert len(adv) == 60 and acc < clean - 0.2
+
+
+# ------------------------------------------------------------------------------------------- widget
+
+def test_widget_logic_reacts_to_text_and_variant(model):
+    fams = T.make_families()
+    a = T.render_transformations({"standard": model, "copy": model}, "the film was great.", fams, 0)
+    b = T.render_transformations({"standard": model, "copy": model}, "what a boring film!", fams, 0)
+    c = T.render_transformations({"standard": model, "copy": model}, "the film was great.", fams, 1)
+    assert a != b and a != c
+    assert "standard: P(pos)" in a and "typos" in a and "original" in a
+    assert "Type a sentence" in T.render_transformations(model, "  ", fams, 0)
+    rows = T.transformation_rows(model, "zxqv!! ...", fams, 3)
+    assert len(rows) == 1 + len(fams) and all(0 <= r[2] <= 1 for r in rows)
+    with pytest.raises(TypeError, match="string"):
+        T.render_transformations(model, None, fams)
+    with pytest.raises(TypeError, match="TextClassifier"):
+        T.render_transformations({}, "great", fams)
+
+
+# ------------------------------------------------------------------------------------- check: ex. 1
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def test_greedy_attack_check_accepts_reference():
+    check_greedy_attack(_reference_greedy_attack)
+
+
+def test_greedy_attack_check_rejects_stub():
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
+        check_greedy_attack(stub)
+
+
+def attack_no_budget(model, text, label, table, k):
+    return _reference_greedy_attack(model, text, label, table, 10)
+
+
+def attack_random(model, text, label, table, k):
+    rng = random.Random(0)
+    toks = T.tokenize(text)
+    spots = [i for i, t in enumerate(toks) if table.get(t)]
+    for i in rng.sample(spots, min(k, len(spots))):
+        toks[i] = rng.choice(table[toks[i]])
+    return T.detokenize(toks)
+
+
+def attack_maximises(model, text, label, table, k):  # sign error: raises P(true label)
+    return _reference_greedy_attack(model, text, 1 - label, table, k)
+
+
+def attack_one_step(model, text, label, table, k):  # ignores k beyond the first swap
+    return _reference_greedy_attack(model, text, label, table, min(k, 1))
+
+
+def attack_first_synonym(model, text, label, table, k):  # no search: the first table entry of the first words
+    toks = T.tokenize(text)
+    spots = [i for i, t in enumerate(toks) if table.get(t)][:k]
+    for i in spots:
+        toks[i] = table[toks[i]][0]
+    return T.detokenize(toks)
+
+
+def attack_any_word(model, text, label, table, k):  # substitutes outside the table (antonyms)
+    ant = T.load_antonyms()
+    toks = T.tokenize(text)
+    for i, t in enumerate(toks):
+        if t in ant:
+            toks[i] = ant[t][0]
+            break
+    return T.detokenize(toks)
+
+
+def attack_returns_tokens(model, text, label, table, k):
+    return T.tokenize(_reference_greedy_attack(model, text, label, table, k))
+
+
+@pytest.mark.parametrize("wrong", [attack_no_budget, attack_random, attack_maximises, attack_one_step,
+                                   attack_first_synonym, attack_any_word, attack_returns_tokens])
+def test_greedy_attack_check_rejects_typical_mistakes(wrong):
+    with pytest.raises(CheckFailed):
+        check_greedy_attack(wrong)
+
+
+# ------------------------------------------------------------------------------------- check: ex. 2
+
+def test_augment_check_accepts_reference_and_rejects_stub():
+    check_adversarial_augment(_reference_adversarial_augment)
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
+        check_adversarial_augment(stub)
+
+
+def augment_predicted_labels(model, texts, labels, attack):
+    adv = [attack(model, t, y) for t, y in zip(texts, labels)]
+    return list(texts) + adv, list(labels) + model.predict(adv).tolist()
+
+
+def augment_only_adversarial(model, texts, labels, attack):
+    return [attack(model, t, y) for t, y in zip(texts, labels)], list(labels)
+
+
+def augment_attacks_wrong_label(model, texts, labels, attack):
+    adv = [attack(model, t, 1 - y) for t, y in zip(texts, labels)]
+    return list(texts) + adv, list(labels) + list(labels)
+
+
+def augment_interleaved(model, texts, labels, attack):
+    out_t, out_y = [], []
+    for t, y in zip(texts, labels):
+        out_t += [t, attack(model, t, y)]
+        out_y += [y, y]
+    return out_t, out_y
+
+
+def augment_no_attack(model, texts, labels, attack):
+    return list(texts) + list(texts), list(labels) + list(labels)
+
+
+@pytest.mark.parametrize("wrong", [augment_predicted_labels, augment_only_adversarial, augment_attacks_wrong_label,
+                                   augment_interleaved, augment_no_attack])
+def test_augment_check_rejects_typical_mistakes(wrong):
+    with pytest.raises(CheckFailed):
+        check_adversarial_augment(wrong)
+
+
+def test_check_attack_sentences_are_correctly_classified(model):
+    texts = [t for t, _ in _ATTACK_SENTENCES]
+    labels = [y for _, y in _ATTACK_SENTENCES]
+    assert T.accuracy_on(model, texts, labels) == 1.0

@@ -1,0 +1,10 @@
+"""Lesson 01 (``01_adversarial_training.ipynb``): adversarial examples and adversarial training.
+
+- :mod:`utils.adversarial.attacks`: the course's trusted FGSM and PGD (L-infinity, random start, restarts),
+  robust and worst-case accuracy, pyramid perturbations (Herrmann et al. 2022), the adversarial-training losses
+  to plug into :func:`utils.training.train`, and the epsilon explorer's logic.
+- :mod:`utils.adversarial.checks`: the learner checks; they compare against :mod:`~utils.adversarial.attacks`.
+
+The lesson also evaluates on the corruption suite of :mod:`utils.shift.corruptions` (shared with lessons 03, 04).
+A learner reads :func:`~utils.adversarial.attacks.pgd` after writing their own. Tests: ``tests/adversarial/``.
+"""
