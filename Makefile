@@ -15,7 +15,7 @@ TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 COURSE_DEVICE=cpu PYTHONHASHSEED
 $(STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing the course (about a minute) =="
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,site]'
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the course package with its pinned dependencies
@@ -43,6 +43,14 @@ course: setup ## regenerate course/ from solutions/
 
 course-check: setup ## fail if course/ differs from a fresh build
 	$(PY) -m tools.build_course --check
+
+.PHONY: site test-site
+site: setup ## build the course website into _site/ from the committed notebooks (executes none); open _site/index.html
+	$(PY) -m tools.build_site
+
+test-site: setup ## only the website tests: build, links, every page in headless Chromium (local server and file://)
+	@bash tools/ensure_browser.sh
+	$(TEST_ENV) $(PY) -m pytest -m site tests $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache
