@@ -11,7 +11,8 @@ page from a static file server on 127.0.0.1 (and, with ``--file``, from ``file:/
 that server is aborted and reported. A page passes when it logged no console error and no uncaught exception,
 no request was blocked or failed, every math element was typeset by MathJax (an ``mjx-container`` inside it,
 no ``mjx-merror``), and every image loaded (``naturalWidth > 0``). A screenshot of the top of each page goes to
-``artifacts/site/<mode>/`` (kept out of git), and one of the first figure and the first displayed equation.
+``artifacts/site/<mode>/`` (kept out of git), and (``details``) one of the first figure and the first displayed
+equation.
 """
 
 from __future__ import annotations
@@ -205,8 +206,9 @@ def page_paths(site: Path) -> list[str]:
 
 
 def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
-                artifacts: Path = ARTIFACTS, timeout_s: float = 60.0) -> list[PageReport]:
-    """Open pages in headless Chromium with every request outside the site blocked (see module doc)."""
+                artifacts: Path = ARTIFACTS, timeout_s: float = 60.0, details: bool = True) -> list[PageReport]:
+    """Open pages in headless Chromium with every request outside the site blocked (see module doc);
+    ``details``: also screenshot the first figure and the first displayed equation of each page."""
     from playwright.sync_api import sync_playwright
 
     site = site.resolve()
@@ -252,7 +254,7 @@ def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
             top = shots / f"{stem}.png"
             page.screenshot(path=str(top))
             report.screenshots.append(top)
-            for what, selector in (("figure", ".cell_output img"), ("math", "div.math")):
+            for what, selector in (("figure", ".cell_output img"), ("math", "div.math")) if details else ():
                 loc = page.locator(selector).first
                 if loc.count():
                     path = shots / f"{stem}.{what}.png"
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"links: {len(bad)} broken" + "".join(f"\n  {b}" for b in bad))
     reports = []
     for mode in ("http", "file") if args.file else ("http",):
-        reports += check_pages(args.site, mode)
+        reports += check_pages(args.site, mode, details=mode == "http")
     for r in reports:
         print(r.summary())
     return 1 if bad or any(r.problems for r in reports) else 0

@@ -61,7 +61,7 @@ def browsed(request, built):
     reports = {}
     for mode in ("http", "file"):
         t0 = time.monotonic()
-        reports[mode] = dict(zip(PAGES, sc.check_pages(site, mode, PAGES)))
+        reports[mode] = dict(zip(PAGES, sc.check_pages(site, mode, PAGES, details=mode == "http")))
         _say(request.config, f"site: {len(PAGES)} page(s) from {mode} in Chromium in {time.monotonic() - t0:.0f} s; "
                              f"screenshots in {sc.ARTIFACTS / mode}")
     return reports
