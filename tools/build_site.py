@@ -388,8 +388,8 @@ after the set-up):
 ```
 
 ```bash
-make lab     # creates .venv, installs the pinned dependencies, opens JupyterLab on course/
-make test    # the whole test suite: unit tests, every notebook, the browser tests
+make lab     # set up .venv (pinned versions), open JupyterLab on course/
+make test    # every test: unit tests, every notebook, the browser
 ```
 
 ```{{toctree}}

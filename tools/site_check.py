@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import functools
 import http.server
+import re
 import sys
 import threading
 import time
@@ -137,6 +138,18 @@ async () => {
 }
 """
 
+_WAIT_SEARCH_JS = """
+async () => {
+  const t0 = Date.now();
+  while (Date.now() - t0 < 20000) {  // results appear one by one; wait for the closing summary
+    const done = /Search finished/.test(document.querySelector('.search-summary')?.textContent || '');
+    if (done) return document.querySelectorAll('#search-results li').length;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return 0;
+}
+"""
+
 _WAIT_IMAGES_JS = """
 async () => {
   await Promise.all(Array.from(document.images).map(img => img.complete ? null :
@@ -190,6 +203,8 @@ class PageReport:
             out.append(f"images not shown: {f['brokenImages'][:5]}")
         if f.get("wait") not in ("no math", "typeset"):
             out.append(f"math: {f.get('wait')}")
+        if f.get("searchResults") == 0:
+            out.append("the search page found nothing")
         return out
 
     def summary(self) -> str:
@@ -200,9 +215,13 @@ class PageReport:
         return "\n".join([head] + [f"  problem: {p}" for p in self.problems])
 
 
+SEARCH = "search.html?q=exercise"  # the search page with a query every lesson answers
+
+
 def page_paths(site: Path) -> list[str]:
-    """The pages the browser opens: the home page and every lesson page (site-relative)."""
-    return ["index.html"] + [p.relative_to(site).as_posix() for p in sorted((site / "lessons").glob("*.html"))]
+    """The pages the browser opens: the home page, every lesson page and a search (site-relative)."""
+    return (["index.html"] + [p.relative_to(site).as_posix() for p in sorted((site / "lessons").glob("*.html"))]
+            + [SEARCH])
 
 
 def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
@@ -247,10 +266,11 @@ def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
             page.goto(report.url, wait_until="load")
             wait = page.evaluate(_WAIT_MATH_JS)
             page.evaluate(_WAIT_IMAGES_JS)
+            found = page.evaluate(_WAIT_SEARCH_JS) if rel.startswith("search.html") else None
             page.wait_for_timeout(300)  # late console messages (fonts, lazy MathJax parts)
-            report.facts = page.evaluate(_FACTS_JS) | {"wait": wait}
+            report.facts = page.evaluate(_FACTS_JS) | {"wait": wait, "searchResults": found}
             report.seconds = time.monotonic() - t0
-            stem = rel.replace("/", "_").removesuffix(".html")
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", rel.split("?")[0].replace("/", "_")).removesuffix(".html")
             top = shots / f"{stem}.png"
             page.screenshot(path=str(top))
             report.screenshots.append(top)

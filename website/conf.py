@@ -41,6 +41,7 @@ html_static_path = ["_static", SETTINGS["static"]]
 html_extra_path = [SETTINGS["extra"]]
 html_css_files = ["course.css"]
 html_copy_source = False
+html_show_search_summary = False  # summaries fetch each page, which file:// forbids (console errors)
 html_show_sourcelink = False
 html_last_updated_fmt = None
 html_theme_options = {

@@ -28,7 +28,7 @@ from utils.course import LESSONS
 pytestmark = [pytest.mark.browser, pytest.mark.site]
 
 NOTEBOOKS = bs.lesson_notebooks()
-PAGES = ["index.html"] + [f"lessons/{p.stem}.html" for p in NOTEBOOKS]
+PAGES = ["index.html"] + [f"lessons/{p.stem}.html" for p in NOTEBOOKS] + [sc.SEARCH]
 no_browser = pytest.mark.skipif(not sc.CHROMIUM.exists(), reason=f"{sc.CHROMIUM} is not installed "
                                 "(Debian's chromium package; `bash tools/ensure_browser.sh` installs it as root)")
 
@@ -155,10 +155,13 @@ def test_no_page_loads_anything_from_another_host(built):
 @pytest.mark.parametrize("mode", ["http", "file"])
 @pytest.mark.parametrize("page", PAGES)
 def test_page_loads_offline_with_math_typeset_and_figures_shown(page, mode, built, browsed):
+    """The home page, every lesson page and the search page."""
     report = browsed[mode][page]
     assert not report.problems, report.summary()
     f = report.facts
-    if page == "index.html":
+    if page == sc.SEARCH:
+        assert f["searchResults"] >= len(NOTEBOOKS), report.summary()
+    if not page.startswith("lessons/"):
         return
     info = built[1][Path(page).stem + ".ipynb"]
     if info.has_math:
