@@ -47,7 +47,7 @@ import nbformat
 from utils.course import LESSONS
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "website"
+CONF_DIR = "website"  # the Sphinx configuration folder, in the repository root
 DEFAULT_OUT = ROOT / "_site"
 BEGIN = "### BEGIN SOLUTION"  # the exercise marker of tools/build_course.py (not imported: it loads torch)
 MARKER = ".course-site"  # written into the output folder; only such a folder is ever emptied
@@ -453,7 +453,7 @@ def build(out: Path = DEFAULT_OUT, root: Path = ROOT, work: Path | None = None, 
     # ../jupyter_execute); the finished site is then copied to ``out``.
     html_dir = work / "html"
     env = dict(os.environ, COURSE_SITE_STAGE=str(work), PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-j", jobs, "-c", str(CONF_DIR),
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-j", jobs, "-c", str(root / CONF_DIR),
            "-d", str(work / "doctrees"), str(work / "src"), str(html_dir)]
     if quiet:
         cmd.insert(3, "-q")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import html
 import re
+import shutil
+import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -41,17 +43,38 @@ def _say(config, line: str) -> None:
         (tr.write_line if tr else print)(line)
 
 
+def _checkout(dst: Path) -> Path:
+    """A copy of the working tree as git sees it (tracked and new files, nothing git ignores: no build/,
+    _site/, .venv), like a fresh checkout with the current changes."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=bs.ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = bs.ROOT / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    return dst
+
+
 @pytest.fixture(scope="module")
 def built(request, tmp_path_factory):
-    """(site folder, pages) of a build from scratch, as `make site` runs it, but into a temporary folder."""
+    """(site folder, pages) of a build from a fresh copy of the working tree, as `make site` runs it."""
     tmp = tmp_path_factory.mktemp("site")
+    root = _checkout(tmp / "checkout")
     out, work = tmp / "_site", tmp / "work"
     t0 = time.monotonic()
-    pages = bs.build(out, work=work)
+    pages = bs.build(out, root=root, work=work)
+    assert not (root / "_site").exists() and not (root / "jupyter_execute").exists(), "the build wrote into the tree"
     size, files = bs.folder_size(out)
     _say(request.config, f"site: built {len(pages)} lesson page(s) in {time.monotonic() - t0:.0f} s, "
                          f"{size / 2**20:.1f} MiB in {files} files")
     return out, {p.source.name: p for p in pages}
+
+
+def test_the_build_needs_nothing_git_ignores_and_writes_only_its_folders(built):
+    """The fixture built from a copy of what git tracks (no build/, _site/, workspace files git ignores)."""
+    site, pages = built
+    assert (site / bs.MARKER).exists() and (site / "index.html").exists() and pages
 
 
 @pytest.fixture(scope="module")
