@@ -125,12 +125,12 @@ def serve(site: Path):
 # ------------------------------------------------------------------------------------------ browser
 
 _WAIT_MATH_JS = """
-async () => {
+async (ms) => {
   const has = document.querySelector('.math') !== null;
   if (!has) return 'no math';
   const t0 = Date.now();
   while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
-    if (Date.now() - t0 > 20000) return 'MathJax did not start';
+    if (Date.now() - t0 > ms) return 'MathJax did not start';
     await new Promise(r => setTimeout(r, 100));
   }
   await MathJax.startup.promise;
@@ -218,6 +218,18 @@ class PageReport:
 SEARCH = "search.html?q=exercise"  # the search page with a query every lesson answers
 
 
+def _router(base: str, report: PageReport):
+    """A route handler: requests inside the site go through; any other is aborted and recorded."""
+    def handle(route) -> None:  # one parameter: Playwright then passes only the route
+        url = route.request.url
+        if url.startswith((base, "data:", "blob:")):
+            route.continue_()
+        else:
+            report.blocked.append(url)
+            route.abort()
+    return handle
+
+
 def page_paths(site: Path) -> list[str]:
     """The pages the browser opens: the home page, every lesson page and a search (site-relative)."""
     return (["index.html"] + [p.relative_to(site).as_posix() for p in sorted((site / "lessons").glob("*.html"))]
@@ -225,7 +237,8 @@ def page_paths(site: Path) -> list[str]:
 
 
 def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
-                artifacts: Path = ARTIFACTS, timeout_s: float = 60.0, details: bool = True) -> list[PageReport]:
+                artifacts: Path = ARTIFACTS, timeout_s: float = 60.0, details: bool = True,
+                math_wait_s: float = 20.0) -> list[PageReport]:
     """Open pages in headless Chromium with every request outside the site blocked (see module doc);
     ``details``: also screenshot the first figure and the first displayed equation of each page."""
     from playwright.sync_api import sync_playwright
@@ -246,15 +259,7 @@ def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
             report = PageReport(base + rel, mode)
             page = context.new_page()
 
-            def route(r, report=report):
-                url = r.request.url
-                if url.startswith(base) or url.startswith("data:") or url.startswith("blob:"):
-                    r.continue_()
-                else:
-                    report.blocked.append(url)
-                    r.abort()
-
-            page.route("**/*", route)
+            page.route("**/*", _router(base, report))
             page.on("console", lambda m, report=report: report.console_errors.append(m.text)
                     if m.type == "error" else None)
             page.on("pageerror", lambda e, report=report: report.console_errors.append(f"uncaught: {e}"))
@@ -264,7 +269,7 @@ def check_pages(site: Path, mode: str = "http", pages: list[str] | None = None,
                     if r.status >= 400 else None)
             t0 = time.monotonic()
             page.goto(report.url, wait_until="load")
-            wait = page.evaluate(_WAIT_MATH_JS)
+            wait = page.evaluate(_WAIT_MATH_JS, math_wait_s * 1000)
             page.evaluate(_WAIT_IMAGES_JS)
             found = page.evaluate(_WAIT_SEARCH_JS) if rel.startswith("search.html") else None
             page.wait_for_timeout(300)  # late console messages (fonts, lazy MathJax parts)

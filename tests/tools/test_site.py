@@ -197,6 +197,26 @@ def test_page_loads_offline_with_math_typeset_and_figures_shown(page, mode, buil
     assert all(p.exists() and p.stat().st_size > 0 for p in report.screenshots)
 
 
+BROKEN_PAGE = """<!DOCTYPE html><html><head><title>broken</title>
+<script src="https://cdn.example.org/tex-chtml.js"></script></head>
+<body><p><span class="math">\\(x^2\\)</span></p><div class="cell_output"><img src="missing.png"></div>
+<script>console.error("boom")</script></body></html>"""
+
+
+@no_browser
+@pytest.mark.parametrize("mode", ["http", "file"])
+def test_the_browser_check_notices_a_cdn_script_raw_math_a_missing_figure_and_a_console_error(mode, tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text(BROKEN_PAGE)
+    (report,) = sc.check_pages(tmp_path / "site", mode, ["index.html"], artifacts=tmp_path / "shots",
+                               details=False, math_wait_s=2)
+    problems = "\n".join(report.problems)
+    assert "request to another host blocked: https://cdn.example.org/tex-chtml.js" in problems
+    assert "console error: boom" in problems
+    assert "1 of 1 math element(s) not typeset" in problems and "MathJax did not start" in problems
+    assert "images not shown: ['missing.png']" in problems
+
+
 # ------------------------------------------------------------------------------------------ helpers
 
 
