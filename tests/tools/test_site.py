@@ -83,6 +83,7 @@ def browsed(request, built):
     site, _ = built
     reports = {}
     for mode in ("http", "file"):
+        shutil.rmtree(sc.ARTIFACTS / mode, ignore_errors=True)  # only this run's screenshots
         t0 = time.monotonic()
         reports[mode] = dict(zip(PAGES, sc.check_pages(site, mode, PAGES, details=mode == "http")))
         _say(request.config, f"site: {len(PAGES)} page(s) from {mode} in Chromium in {time.monotonic() - t0:.0f} s; "
