@@ -21,6 +21,8 @@ exclude_patterns = ["**.ipynb_checkpoints"]
 # MyST: JupyterLab's markdown (dollar math, LaTeX environments, bare URLs become links).
 myst_enable_extensions = ["dollarmath", "amsmath", "linkify"]
 myst_heading_anchors = 3
+# Warnings fail the build (broken references); skipped heading levels are fine in a notebook (JupyterLab too).
+suppress_warnings = ["myst.header"]
 
 # MyST-NB: render the stored outputs, never execute; no widget JavaScript (it would come from a CDN; the
 # build replaces widget outputs with a static note).
