@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import hashlib
 import os
 import shutil
 import sys
@@ -30,7 +31,7 @@ COURSE = ROOT / "course"
 WORKSPACE = Path(os.environ.get("COURSE_WORKSPACE", ROOT / "workspace"))
 ORIGINALS = ".course-copies"
 
-__all__ = ["SyncReport", "sync", "status", "fresh", "find_lesson", "WorkspaceError"]
+__all__ = ["SyncReport", "sync", "status", "fresh", "find_lesson", "fingerprint", "WorkspaceError"]
 
 
 class WorkspaceError(ValueError):
@@ -43,6 +44,15 @@ class SyncReport:
     kept: list[str] = field(default_factory=list)        # already there: left exactly as they were
     updated_upstream: list[str] = field(default_factory=list)  # course/ has a newer version than your copy's origin
     edited: list[str] = field(default_factory=list)      # you changed your copy
+
+
+def fingerprint(workspace: Path = WORKSPACE) -> dict[str, str]:
+    """A SHA-256 per file under ``workspace`` (empty if it does not exist): the test suite compares this before and
+    after a run to prove the run left the learner's files alone."""
+    if not workspace.is_dir():
+        return {}
+    return {str(p.relative_to(workspace)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(workspace.rglob("*")) if p.is_file()}
 
 
 def _lessons(course: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 
 Edits in the workspace survive `make lab` (tests/tools/test_setup.py, with a real server), `make course` and
 `make restart-lesson` (real `make` in a copy of the repository), and a `git pull` that updates lessons (real git).
-`make test` is guarded by tests/conftest.py: a run that changes any file in workspace/ fails.
+`make test` is guarded by conftest.py (at the root): a run that changes any file in workspace/ fails.
 """
 
 from __future__ import annotations
@@ -158,11 +158,14 @@ def test_make_course_and_restart_lesson_keep_the_workspace(tmp_path):
     assert bad.returncode != 0 and "usage: make restart-lesson LESSON=03" in bad.stdout
 
 
-def test_the_guard_in_conftest_sees_a_changed_workspace(tmp_path, monkeypatch):
-    import tests.conftest as C
-
-    monkeypatch.setattr(C, "WORKSPACE", tmp_path)
+def test_the_guard_sees_a_changed_workspace(tmp_path):
+    """conftest.py compares these fingerprints before and after every test run."""
+    assert W.fingerprint(tmp_path / "none") == {}
     (tmp_path / "a.ipynb").write_text("1")
-    before = C._workspace_fingerprint()
+    before = W.fingerprint(tmp_path)
     (tmp_path / "a.ipynb").write_text("2")
-    assert C._workspace_fingerprint() != before
+    assert W.fingerprint(tmp_path) != before
+    (tmp_path / "a.ipynb").write_text("1")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("new")
+    assert set(W.fingerprint(tmp_path)) == {"a.ipynb", "sub/b.txt"}
