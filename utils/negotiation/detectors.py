@@ -1,4 +1,4 @@
-"""Lie detectors for the negotiation corpus (lesson 08): text only, text + context, and an evasive re-wording.
+"""Lie detectors for the negotiation corpus (lesson 08): text only, and text + context.
 
 The trusted implementations of the lesson's exercises live here (the learner checks compare against them):
 :func:`text_lie_scores` (bag of words + logistic regression) and :func:`context_features` (what the speaker
@@ -18,7 +18,7 @@ from .metrics import as_binary_labels
 from .simulator import Corpus, Message, check_dialogue, claims_conflict, contradicted_later
 
 __all__ = ["check_texts", "text_lie_scores", "TextDetector", "context_features", "context_matrix",
-           "ContextDetector", "CONTEXT_NAMES", "REALTIME", "HINDSIGHT", "split_games", "evasive_chooser"]
+           "ContextDetector", "CONTEXT_NAMES", "REALTIME", "HINDSIGHT", "split_games"]
 
 CONTEXT_NAMES = ("said_before", "later_did", "power", "turn")
 REALTIME = (0, 2, 3)          # columns a listener could know when the message arrives
@@ -161,12 +161,3 @@ def split_games(n_games: int, test_fraction: float = 0.3, seed: int = 0) -> tupl
     perm = np.random.default_rng([int(seed), 99]).permutation(int(n_games))
     n_test = max(1, int(round(test_fraction * n_games)))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
-
-
-def evasive_chooser(detector: TextDetector) -> Callable[[Message, list], str]:
-    """An evasive liar's wording policy: among candidate wordings of the same lie, say the one the text
-    detector scores lowest."""
-    def choose(message: Message, candidates: list) -> str:
-        scores = detector.score(candidates)
-        return candidates[int(np.argmin(scores))]
-    return choose

@@ -91,11 +91,12 @@ class PhraseVocab:
                 raise KeyError(f"phrase {missing[0]!r} is not in the vocabulary (not seen in training)")
             seqs.append([self.stoi[t] for t in toks])
         L = max(len(s) for s in seqs) + 1
-        x = torch.full((len(seqs), L), PAD, dtype=torch.long)
-        y = torch.full((len(seqs), L), PAD, dtype=torch.long)
+        x = np.full((len(seqs), L), PAD, dtype=np.int64)
+        y = np.full((len(seqs), L), PAD, dtype=np.int64)
         for k, s in enumerate(seqs):
-            x[k, :len(s) + 1] = torch.tensor([BOS, *s])
-            y[k, :len(s) + 1] = torch.tensor([*s, EOS])
+            x[k, :len(s) + 1] = [BOS, *s]
+            y[k, :len(s) + 1] = [*s, EOS]
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
         return x, y
 
 
@@ -142,8 +143,8 @@ def _as_cond(cond, n: int) -> torch.Tensor:
     return c
 
 
-def train_generator(cond: np.ndarray, messages: Sequence[Message], vocab: PhraseVocab, epochs: int = 8,
-                    seed: int = 0, lr: float = 1e-2, batch: int = 128) -> tuple[MessageGenerator, list]:
+def train_generator(cond: np.ndarray, messages: Sequence[Message], vocab: PhraseVocab, epochs: int = 3,
+                    seed: int = 0, lr: float = 3e-2, batch: int = 256) -> tuple[MessageGenerator, list]:
     """Teacher-forced next-phrase training; returns the model and the mean loss (nats per phrase) of each epoch.
     ``epochs=0`` returns the untrained, randomly initialised model (a control)."""
     messages = list(messages)
@@ -245,7 +246,7 @@ class GeneratorRun:
     test_scores: np.ndarray
 
 
-def run_generator(train: Corpus, test: Corpus, variant: str = "intent", epochs: int = 8, seed: int = 0,
+def run_generator(train: Corpus, test: Corpus, variant: str = "intent", epochs: int = 3, seed: int = 0,
                   trained: bool = True, shuffle_labels: bool = False) -> GeneratorRun:
     """Train a generator of the given variant on the training games (``trained=False``: leave it at its random
     initialisation, a control), fit a probe on its speaker states for the training messages (optionally with

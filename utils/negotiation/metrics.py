@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["rare_class_metrics", "as_binary_labels", "as_scores", "summarise", "METRIC_KEYS"]
+__all__ = ["rare_class_metrics", "as_binary_labels", "as_scores", "summarise", "seed_rows", "mean_metric", "METRIC_KEYS"]
 
 METRIC_KEYS = ("precision", "recall", "f1_lie", "macro_f1", "pr_auc")
 
@@ -87,3 +87,21 @@ def summarise(values: Sequence[float]) -> dict:
         raise ValueError("summarise needs a non-empty 1-D list of per-seed values")
     sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
     return {"mean": float(v.mean()), "sd": sd, "min": float(v.min()), "max": float(v.max()), "n": int(v.size)}
+
+
+def seed_rows(per_seed: dict, keys: Sequence[str] = ("f1_lie", "pr_auc")) -> list[tuple]:
+    """Table rows: for each detector, ``mean ± sd [min, max]`` over seeds of each metric in ``keys``.
+    ``per_seed`` maps a detector's name to a list of metric dicts (one per seed)."""
+    rows = []
+    for name, runs in per_seed.items():
+        cells = []
+        for k in keys:
+            s = summarise([r[k] for r in runs])
+            cells.append(f"{s['mean']:.3f} ± {s['sd']:.3f} [{s['min']:.3f}, {s['max']:.3f}]")
+        rows.append((name, *cells))
+    return rows
+
+
+def mean_metric(per_seed: dict, name: str, key: str) -> float:
+    """The mean over seeds of one metric of one detector."""
+    return summarise([r[key] for r in per_seed[name]])["mean"]

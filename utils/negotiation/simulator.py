@@ -171,14 +171,14 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
              "I have traded with your family before.", "The harbour is busy today.", "Let me think about it.",
              "We have plenty of time.", "It is a long way back home for me.", "Your cart looks heavy.",
              "Let us not rush this."),
-    "value_high": ("I really need the {item}.", "The {item} matter a lot to me.", "The {item} is what I came for.",
+    "value_high": ("I really need the {item}.", "The {item} matters a lot to me.", "The {item} is what I came for.",
                    "I cannot leave without the {item}.", "My workshop depends on the {item}.",
-                   "The {item} are my top priority.", "I would give a lot for the {item}.",
+                   "The {item} is my top priority.", "I would give a lot for the {item}.",
                    "Without the {item} this trip is wasted."),
-    "value_low": ("I do not care much about the {item}.", "The {item} are not important to me.",
-                  "You can have the {item}, they mean little to me.", "I could live without the {item}.",
-                  "The {item} are the least of my worries.", "I have enough {item} at home.",
-                  "The {item} are not worth much to me."),
+    "value_low": ("I do not care much about the {item}.", "The {item} is not important to me.",
+                  "You can have the {item}, it means little to me.", "I could live without the {item}.",
+                  "The {item} is the least of my worries.", "I have enough {item} at home.",
+                  "The {item} is not worth much to me."),
     "outside_yes": ("I have another buyer waiting for these goods.", "A trader in the next port offered me more.",
                     "I have other offers on the table.", "If this falls through, someone else will deal with me.",
                     "You are not my only option here.", "Another merchant asked me for the same goods."),
@@ -494,16 +494,20 @@ def listener_beliefs(game: Game, rng: np.random.Generator) -> Game:
     return game
 
 
-def rerender(corpus: Corpus, choose: Callable[[Message, list], str] | None = None, k: int = 8,
-             seed: int = 0, only_lies: bool = True) -> Corpus:
-    """A copy of ``corpus`` with messages re-worded: for each (lie) message, ``k`` candidate wordings are drawn
-    from the same style distribution and ``choose(message, candidates)`` picks one (default: the first). The
-    content, the truth and the game are unchanged; the listener re-reads the new words."""
+def rerender(corpus: Corpus, avoid: Callable[[list], Sequence[float]] | None = None, k: int = 8, seed: int = 0,
+             only_lies: bool = True) -> Corpus:
+    """A copy of ``corpus`` with messages re-worded. For each lie (or every message, ``only_lies=False``), ``k``
+    candidate wordings are drawn from the speaker's usual style distribution; with ``avoid`` (a function that scores
+    a list of texts, such as a detector's ``score``) the speaker sends the candidate scored lowest, otherwise the
+    first. The content, the truth and the game are unchanged; the listener re-reads the new words."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    plans = []                                 # (game index, message index, [(text, style), ...])
     new_games = []
-    for g in corpus.games:
+    for gi, g in enumerate(corpus.games):
         rng = np.random.default_rng([int(corpus.seed), g.gid, 3, int(seed)])
         msgs = []
-        for m in g.messages:
+        for mi, m in enumerate(g.messages):
             m2 = replace(m, style=dict(m.style))
             if m.lie or not only_lies:
                 deceptive = g.private[m.speaker].deceptive
@@ -511,16 +515,23 @@ def rerender(corpus: Corpus, choose: Callable[[Message, list], str] | None = Non
                 for _ in range(k):
                     st = draw_style(m2, deceptive, rng)
                     cands.append((render_text(m2, st, g.pool), st))
-                texts = [c[0] for c in cands]
-                pick = texts[0] if choose is None else choose(m2, texts)
-                if not isinstance(pick, str):
-                    raise TypeError(f"choose must return one of the candidate strings, got {type(pick).__name__}")
-                m2.style = cands[texts.index(pick)][1] if pick in texts else m2.style
-                m2.text = pick
+                plans.append((gi, mi, cands))
             msgs.append(m2)
-        g2 = Game(g.gid, dict(g.pool), g.private, dict(g.standing), msgs, g.outcome)
-        listener_beliefs(g2, np.random.default_rng([int(corpus.seed), g.gid, 2]))
-        new_games.append(g2)
+        new_games.append(Game(g.gid, dict(g.pool), g.private, dict(g.standing), msgs, g.outcome))
+    if plans:
+        texts = [t for _, _, cands in plans for t, _ in cands]
+        if avoid is None:
+            picks = [0] * len(plans)
+        else:
+            scores = np.asarray(avoid(texts), dtype=float)
+            if scores.shape != (len(texts),):
+                raise ValueError(f"avoid must return one score per text ({len(texts)}), got shape {scores.shape}")
+            picks = [int(np.argmin(scores[j * k:(j + 1) * k])) for j in range(len(plans))]
+        for (gi, mi, cands), pick in zip(plans, picks):
+            m2 = new_games[gi].messages[mi]
+            m2.text, m2.style = cands[pick]
+    for g2 in new_games:
+        listener_beliefs(g2, np.random.default_rng([int(corpus.seed), g2.gid, 2]))
     return Corpus(new_games, corpus.seed)
 
 

@@ -37,8 +37,8 @@ def _check_scores(corpus: Corpus, scores: Mapping[str, np.ndarray]) -> dict:
 def dialogue_rows(corpus: Corpus, game_index: int, scores: Mapping[str, np.ndarray], upto: int | None = None,
                   threshold: float = 0.5) -> list[dict]:
     """One dict per message of game number ``game_index`` (position in ``corpus.games``) up to message ``upto``
-    (1-based, clamped to the game's length): turn, speaker, text, truth, outcome, listener belief and each
-    detector's score and verdict."""
+    (1-based, clamped to the game's length): turn, speaker, text, truth, outcome, listener belief, and
+    ``scores`` / ``flags``: each detector's score and whether it reaches ``threshold``."""
     if not corpus.games:
         raise ValueError("the corpus has no games")
     if isinstance(game_index, bool) or not isinstance(game_index, (int, np.integer)) or \
@@ -54,9 +54,8 @@ def dialogue_rows(corpus: Corpus, game_index: int, scores: Mapping[str, np.ndarr
                    (True, True): "caught"}[(m.lie, m.suspected)]
         row = {"turn": t, "speaker": m.speaker, "text": m.text, "truth": "LIE" if m.lie else "truth",
                "outcome": outcome, "listener": round(m.belief, 2)}
-        for name, s in scores.items():
-            row[name] = round(float(s[start + t]), 2)
-            row[name + " flags"] = bool(s[start + t] >= threshold)
+        row["scores"] = {name: round(float(s[start + t]), 2) for name, s in scores.items()}
+        row["flags"] = {name: bool(s[start + t] >= threshold) for name, s in scores.items()}
         rows.append(row)
     return rows
 
@@ -89,7 +88,7 @@ def render_dialogue(corpus: Corpus, game_index: int, scores: Mapping[str, np.nda
         weight = "bold" if k == len(rows) - 1 else "normal"
         cells = [str(r["turn"]), r["speaker"], html.escape(r["text"]), r["truth"], r["outcome"],
                  f"{r['listener']:.2f}" + (" ⚑" if r["outcome"] in ("caught", "Cassandra") else "")]
-        cells += [f"{r[nm]:.2f}" + (" ⚑" if r[nm + ' flags'] else "") for nm in names]
+        cells += [f"{r['scores'][nm]:.2f}" + (" ⚑" if r["flags"][nm] else "") for nm in names]
         out.append(f"<tr style='background:{bg};font-weight:{weight}'>" +
                    "".join(f"<td style='padding:2px 6px'>{c}</td>" for c in cells) + "</tr>")
     out.append("</table><div style='font-size:11px'>⚑ = suspected by the listener / score ≥ "
