@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["rare_class_metrics", "as_binary_labels", "as_scores", "summarise", "seed_rows", "mean_metric", "METRIC_KEYS"]
+__all__ = ["rare_class_metrics", "as_binary_labels", "as_scores", "summarise", "seed_rows", "mean_metric",
+           "METRIC_KEYS"]
 
 METRIC_KEYS = ("precision", "recall", "f1_lie", "macro_f1", "pr_auc")
 

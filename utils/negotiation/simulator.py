@@ -195,7 +195,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "walk": ("I am done here. Good luck.", "This is not working, I am leaving.",
              "No deal. I will take my business elsewhere.", "I am walking away.", "Forget it, I am going."),
 }
-SINCERE = ("Honestly,", "To be frank,", "Trust me,", "Believe me,", "I swear,", "Truly,", "I will be straight with you:")
+SINCERE = ("Honestly,", "To be frank,", "Trust me,", "Believe me,", "I swear,", "Truly,",
+           "I will be straight with you:")
 OPENERS = ("Look,", "Well,", "Okay,", "Listen,", "So,", "Right,")
 HEDGES = ("I think", "Perhaps", "Maybe", "To be fair,")
 CLOSERS = (" What do you say?", " Your move.", " Think about it.", " I mean it.", " You can count on that.")
@@ -496,10 +497,11 @@ def listener_beliefs(game: Game, rng: np.random.Generator) -> Game:
 
 def rerender(corpus: Corpus, avoid: Callable[[list], Sequence[float]] | None = None, k: int = 8, seed: int = 0,
              only_lies: bool = True) -> Corpus:
-    """A copy of ``corpus`` with messages re-worded. For each lie (or every message, ``only_lies=False``), ``k``
-    candidate wordings are drawn from the speaker's usual style distribution; with ``avoid`` (a function that scores
-    a list of texts, such as a detector's ``score``) the speaker sends the candidate scored lowest, otherwise the
-    first. The content, the truth and the game are unchanged; the listener re-reads the new words."""
+    """A copy of ``corpus`` with messages re-worded. For each lie (or every message, ``only_lies=False``) there are
+    ``k`` candidate wordings: the original and ``k - 1`` more drawn from the speaker's usual style distribution. With
+    ``avoid`` (a function that scores a list of texts, such as a detector's ``score``) the speaker sends the candidate
+    scored lowest; without it, the last new one (a plain re-wording). The content, the truth and the game are
+    unchanged; the listener re-reads the new words."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     plans = []                                 # (game index, message index, [(text, style), ...])
@@ -511,8 +513,8 @@ def rerender(corpus: Corpus, avoid: Callable[[list], Sequence[float]] | None = N
             m2 = replace(m, style=dict(m.style))
             if m.lie or not only_lies:
                 deceptive = g.private[m.speaker].deceptive
-                cands = []
-                for _ in range(k):
+                cands = [(m.text, dict(m.style))]          # the original wording is one of the candidates
+                for _ in range(k - 1):
                     st = draw_style(m2, deceptive, rng)
                     cands.append((render_text(m2, st, g.pool), st))
                 plans.append((gi, mi, cands))
@@ -521,7 +523,7 @@ def rerender(corpus: Corpus, avoid: Callable[[list], Sequence[float]] | None = N
     if plans:
         texts = [t for _, _, cands in plans for t, _ in cands]
         if avoid is None:
-            picks = [0] * len(plans)
+            picks = [k - 1] * len(plans)
         else:
             scores = np.asarray(avoid(texts), dtype=float)
             if scores.shape != (len(texts),):

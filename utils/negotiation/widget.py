@@ -78,7 +78,7 @@ def render_dialogue(corpus: Corpus, game_index: int, scores: Mapping[str, np.nda
     g = corpus.games[int(game_index)]
     names = list(_check_scores(corpus, scores))
     pool = ", ".join(f"{n} {item}" for item, n in g.pool.items())
-    head = (f"<div><b>Game {g.gid}</b>: pool {html.escape(pool)}; outcome: {g.outcome} "
+    head = (f"<div><b>Game #{int(game_index)}</b> (game id {g.gid}): pool {html.escape(pool)}; outcome: {g.outcome} "
             f"(message {len(rows)} of {len(g.messages)})<br>{_private_line(g, 'A')}<br>{_private_line(g, 'B')}</div>")
     cols = ["#", "who", "message", "truth", "outcome", "listener", *names]
     out = [head, "<table style='border-collapse:collapse;font-size:12px'><tr>" +
@@ -90,7 +90,7 @@ def render_dialogue(corpus: Corpus, game_index: int, scores: Mapping[str, np.nda
                  f"{r['listener']:.2f}" + (" ⚑" if r["outcome"] in ("caught", "Cassandra") else "")]
         cells += [f"{r['scores'][nm]:.2f}" + (" ⚑" if r["flags"][nm] else "") for nm in names]
         out.append(f"<tr style='background:{bg};font-weight:{weight}'>" +
-                   "".join(f"<td style='padding:2px 6px'>{c}</td>" for c in cells) + "</tr>")
+                   "".join(f"<td style='padding:2px 6px;text-align:left'>{c}</td>" for c in cells) + "</tr>")
     out.append("</table><div style='font-size:11px'>⚑ = suspected by the listener / score ≥ "
                f"{threshold:.2f}. Red rows are lies (the speaker's private intent).</div>")
     return "".join(out)
