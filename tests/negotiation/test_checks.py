@@ -241,3 +241,20 @@ def test_context_features_rejects_wrong_shapes(wrong, phrase):
 
 def test_mistake_tables_have_at_least_five_entries():
     assert len(METRIC_MISTAKES) >= 5 and len(TEXT_MISTAKES) >= 5 and len(CONTEXT_MISTAKES) >= 5
+
+
+def test_checks_do_not_change_the_global_random_state():
+    import random
+
+    import torch
+    np.random.seed(123)
+    random.seed(123)
+    torch.manual_seed(123)
+    before = (np.random.random(), random.random(), torch.rand(1).item())
+    np.random.seed(123)
+    random.seed(123)
+    torch.manual_seed(123)
+    check_rare_class_metrics(rare_class_metrics)
+    check_text_lie_scores(text_lie_scores)
+    check_context_features(context_features)
+    assert (np.random.random(), random.random(), torch.rand(1).item()) == before
