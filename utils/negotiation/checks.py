@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from utils.checks import Case, CheckFailed, expect, run_check
+from utils.checks import Case, CheckFailed, run_check
 
 from .detectors import context_features, text_lie_scores
 from .metrics import METRIC_KEYS, rare_class_metrics

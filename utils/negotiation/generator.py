@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from .simulator import ACTS, CLOSERS, HEDGES, ITEMS, OPENERS, SINCERE, TEMPLATES, Corpus, Message, render_text, \
+from .simulator import ACTS, HEDGES, ITEMS, OPENERS, SINCERE, TEMPLATES, Corpus, Message, render_text, \
     template_key
 
 __all__ = ["VARIANTS", "phrase_tokens", "PhraseVocab", "condition_matrix", "MessageGenerator", "train_generator",
