@@ -1,4 +1,4 @@
-"""Lesson 08 (deception in negotiation): a simulator whose messages carry the speaker's true intent, and the
+"""Lesson 08 (``08_deception_negotiation.ipynb``): deception in negotiation. A simulator whose messages carry the speaker's true intent, and the
 detectors that try to recover it.
 
 In it:
