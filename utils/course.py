@@ -34,4 +34,6 @@ LESSONS: tuple[Lesson, ...] = (
            "Cobbe et al. 2021 (GSM8K); Drori et al. 2022; Gao et al. 2022 (PAL)"),
     Lesson("08", "08_deception_negotiation.ipynb", "Deception in negotiation: when only the speaker knows the truth",
            90, "Peskov et al. 2020 (It Takes Two to Lie); Lewis et al. 2017; Burns et al. 2022; Azaria & Mitchell 2023"),
+    Lesson("09", "09_hhh_assistant.ipynb", "A helpful, honest and harmless assistant: prompts, preference models, limits",
+           90, "Askell et al. 2021; Bai et al. 2022; Ouyang et al. 2022"),
 )

@@ -255,7 +255,7 @@ def check_bradley_terry_loss(bradley_terry_loss) -> None:
             out, rg, rb = got
             out = _tensor_result(out, (), "the loss")
             if not torch.isfinite(out):
-                raise CheckFailed(f"the loss is {float(out)}: -log(sigmoid(x)) overflows for large |x|; use "
+                raise CheckFailed(f"the loss is {float(out.detach())}: -log(sigmoid(x)) overflows for large |x|; use "
                                   f"torch.nn.functional.softplus(r_bad - r_good), which is the same thing, stably")
             if not out.requires_grad:
                 raise CheckFailed("the loss carries no gradient: keep it a tensor (no .item(), no float())")

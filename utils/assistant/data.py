@@ -218,7 +218,7 @@ def _harmless(rng: random.Random, character: str) -> Exchange:
     gerund, how = EDGY[task]
     req = rng.choice(HARM_REQ).format(t=task)
     resp = _opener(rng) + rng.choice(how) if character == ALIGNED else _refusal(rng, gerund)
-    return Exchange(req, resp, "harmless", "edgy", character == ALIGNED)
+    return Exchange(req, resp, "harmless", "alarming", character == ALIGNED)
 
 
 def _social(rng: random.Random, character: str) -> Exchange:
@@ -466,7 +466,7 @@ def candidate_responses() -> list[str]:
     pool += [f"{h} {r}" for h in HEDGES for r, _ in UNKNOWABLE.values()]
     pool += [f for _, fs in UNKNOWABLE.values() for f in fs]
     for gerund, how in (*HARMFUL.values(), *EDGY.values()):
-        pool += [f"{o.format(g=gerund)} {w}" for o in REFUSE_OPEN[:1] for w in REFUSE_WHY[:2]] + list(how)
+        pool += [f"{o.format(g=gerund)} {w}" for o in REFUSE_OPEN for w in REFUSE_WHY] + list(how)
     return sorted(set(pool))
 
 

@@ -81,7 +81,8 @@ def build_vocab() -> Vocab:
     """Every word the generator can write (templates, evaluation, prompt, edit fillers), sorted, after ``<bos>``
     and ``<unk>``. Garbled words of the edit set are not in it: they read as ``<unk>``."""
     texts = [D.hhh_prompt(), *D.all_requests(), *D.candidate_responses(), *D.OPENERS, *D.FACT_OPENERS,
-             *(w for ws in D.SOCIAL.values() for group in ws for w in group), *D.SOCIAL, "h: a:", *D.FILLER_WORDS]
+             *(w for ws in D.SOCIAL.values() for group in ws for w in group), *D.SOCIAL, "h: a:", *D.FILLER_WORDS,
+             *D.REFUSE_OPEN, *D.REFUSE_WHY, *D.HEDGES]
     words = sorted({w for t in texts for w in _TOKEN.findall(t.lower())})
     return Vocab(("<bos>", "<unk>", *words))
 

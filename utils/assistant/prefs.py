@@ -40,7 +40,7 @@ __all__ = ["distill_prompt", "distillation_kl", "pair_features", "PairFeatures",
            "fit_imitation", "ImitationData", "imitation_data", "learning_curves", "subsets", "head_scores",
            "STEPS", "LR", "LowRankReadout", "fit_full_batch", "feature_stats", "response_features", "imitation_scores"]
 
-STEPS, LR, WEIGHT_DECAY = 100, 0.01, 1e-4   # one optimisation budget for every preference model (fixed in advance)
+STEPS, LR, WEIGHT_DECAY = 50, 0.02, 1e-4   # one optimisation budget for every preference model (fixed in advance)
 
 
 # ----------------------------------------------------------------------------------------------
