@@ -30,7 +30,7 @@ __all__ = ["Vocab", "DecayLM", "LM_SIZES", "BOS", "UNK", "build_vocab", "make_wi
 BOS, UNK = 0, 1
 ALLOWED = set("abcdefghijklmnopqrstuvwxyz0123456789'.,?!: \n")
 _TOKEN = re.compile(r"[a-z0-9']+|[.,?!:]|\n")
-LM_SIZES = {"small": (8, 16), "medium": (16, 40), "large": (32, 96)}   # name -> (embedding, MLP width)
+LM_SIZES = {"small": (8, 16), "medium": (16, 40), "large": (32, 80)}   # name -> (embedding, MLP width)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ Preference learning uses the language model as a frozen feature extractor (:func
 we keep the model's MLP features averaged over the response's tokens and at its last token. On the same labelled
 pairs we then fit
 
-* **imitation** (:func:`fit_imitation`): the model's read-out layer is fine-tuned with the language-model loss on the
-  preferred responses only; a response is scored by its log-likelihood;
+* **imitation** (:func:`fit_imitation`): the model's read-out is fine-tuned, through a low-rank update, with the
+  language-model loss on the preferred responses only; a response is scored by its log-likelihood;
 * **binary discrimination** (:func:`fit_binary`): a linear head classifies each response alone as good or bad;
 * **ranked preference modelling** (:func:`fit_ranked`): a linear head gives a scalar score, trained on pairs with
   the Bradley-Terry loss (exercise 4).
@@ -34,7 +34,7 @@ from utils.training import train
 
 from . import data as D
 from .lm import DecayLM, Vocab, encode_batch, exchange_prefix
-from .scoring import bradley_terry_loss, check_pairs, comparison_accuracy, distill_kl, response_logprobs
+from .scoring import bradley_terry_loss, check_pairs, comparison_accuracy, distill_kl
 
 __all__ = ["distill_prompt", "distillation_kl", "pair_features", "PairFeatures", "fit_ranked", "fit_binary",
            "fit_imitation", "ImitationData", "imitation_data", "learning_curves", "subsets", "head_scores",
