@@ -217,7 +217,7 @@ BT_MISTAKES = {
     "binary per response": (lambda g, b: (F.softplus(-g) + F.softplus(b)).mean(), "binary discrimination"),
     "one minus sigmoid": (lambda g, b: (1 - torch.sigmoid(g - b)).mean(), "negative log"),
     "forgot the minus": (lambda g, b: F.logsigmoid(g - b).mean(), "the loss"),
-    "a float": (lambda g, b: float(F.softplus(b - g).mean()), "should be a torch tensor"),
+    "a float": (lambda g, b: float(F.softplus(b - g).mean().detach()), "should be a torch tensor"),
     "detached": (lambda g, b: F.softplus(b - g).mean().detach(), "carries no gradient"),
 }
 
