@@ -1,11 +1,11 @@
-"""Lesson 09 (a helpful, honest and harmless assistant): data, tiny language models and preference models.
+"""Lesson 09 (``09_hhh_assistant.ipynb``): a helpful, honest and harmless assistant. Data, tiny language models and preference models.
 
 What is in it:
 
 * :mod:`utils.assistant.data` - the generated dialogue corpus, the HHH evaluation pairs, training pairs for
   preference models and the cheap edit-based comparison set (documented in ``assets/README.md``);
-* :mod:`utils.assistant.lm` - the character vocabulary and tiny character-level GRU language models, trained with
-  the course's :func:`utils.training.train`;
+* :mod:`utils.assistant.lm` - the word vocabulary and tiny word-level language models (a linear-recurrent
+  ``DecayLM`` in three sizes), trained with the course's :func:`utils.training.train`;
 * :mod:`utils.assistant.scoring` - the trusted implementations of what the exercises ask for (response
   log-likelihood, comparison accuracy, the context-distillation KL, the Bradley-Terry loss) and the scoring of
   pairs with and without a prompt;
