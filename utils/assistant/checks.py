@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from utils.checks.core import Case, CheckFailed, assert_close, expect, run_check
+from utils.checks import Case, CheckFailed, assert_close, expect, run_check
 
 from . import scoring as S
 
