@@ -20,7 +20,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("00", "00_welcome.ipynb", "Welcome: how the course works, warm-up", 20, "-"),
     Lesson("01", "01_adversarial_training.ipynb", "Adversarial training: FGSM, PGD, Madry AT, pyramid AT", 90,
            "Goodfellow et al. 2015; Madry et al. 2018; Herrmann et al. 2022"),
-    Lesson("02", "02_adversarial_data.ipynb", "Attacks on text and the limits of collecting adversarial data", 90,
+    Lesson("02", "02_adversarial_data.ipynb", "Attacks on text and the limits of collecting adversarial data", 105,
            "Wang et al. 2021 (AdvGLUE); Wallace et al. 2022"),
     Lesson("03", "03_ood_robustness.ipynb", "Out-of-distribution robustness: shifts, corruptions, augmentation", 75,
            "Hendrycks & Dietterich 2019; Hendrycks et al. 2020 (AugMix); Zhao et al. 2022 (OOD-CV)"),
