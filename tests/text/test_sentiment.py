@@ -178,6 +178,34 @@ def test_adversarial_training_step_trains_on_clean_and_attacked(model, syn):
     got = T.adversarial_training_step(m, opt, texts, labels, lambda mm, t, y: T.greedy_attack(mm, t, y, syn, 2))
     assert isinstance(got, float) and got == pytest.approx(want, abs=1e-6)
     assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+    with pytest.raises(ValueError, match="labels"):
+        T.adversarial_training_step(m, opt, texts, labels[:3], lambda mm, t, y: t)
+    with pytest.raises(ValueError, match="empty batch"):
+        T.adversarial_training_step(m, opt, [], [], lambda mm, t, y: t)
+    with pytest.raises(TypeError, match="attack"):
+        T.adversarial_training_step(m, opt, texts, labels, "greedy")
+
+
+def test_trainer_forks_share_their_past_and_not_their_future(data):
+    vocab = T.Vocab.build(data.train_texts[:80])
+    a = T.TextTrainer(T.make_text_model(vocab, dim=8, seed=1), data.train_texts[:80], data.train_labels[:80], seed=1)
+    a.run(2)
+    b = a.fork()
+    a.run(1)
+    b.run(1)
+    assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters())), "same future, same run"
+    b.run(1, attack=lambda m, t, y: t + " bad")
+    assert not all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters()))
+    assert len(a.history) == 3 and len(b.history) == 4
+    m = T.make_text_model(vocab, dim=8, seed=1)
+    T.train_text_model(m, data.train_texts[:80], data.train_labels[:80], epochs=3, seed=1)
+    c = T.TextTrainer(T.make_text_model(vocab, dim=8, seed=1), data.train_texts[:80], data.train_labels[:80], seed=1)
+    c.run(3)
+    assert all(torch.equal(x, y) for x, y in zip(m.parameters(), c.model.parameters()))
+    with pytest.raises(ValueError, match="epochs"):
+        c.run(-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        T.TextTrainer(m, data.train_texts[:4], data.train_labels[:4], batch_size=0)
 
 
 # ----------------------------------------------------------------------------------- transformations

@@ -267,6 +267,10 @@ def adversarial_training_step(model: TextClassifier, optimizer: torch.optim.Opti
     on the mean cross-entropy over the ``2B`` sentences, clean and attacked, each attacked copy keeping the true
     label of its sentence. Returns that loss (before the step) as a float.
     """
+    texts = _check_batch(texts)
+    labels = _check_labels(labels, len(texts))
+    if not callable(attack):
+        raise TypeError(f"attack must be a function attack(model, text, label) -> text, got {type(attack).__name__}")
     adversarial = [attack(model, t, y) for t, y in zip(texts, labels)]
     model.train()
     logits = model(*model.pack(list(texts) + adversarial))
