@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from utils.checks import Case, CheckFailed, expect, plain, run_check
-from utils.text.collection import STRATEGIES, Batch, MLPModel, PhenomenaTask, collection_rounds, dynamic_annotator, fit_model
-from utils.text.sentiment import (TextClassifier, Vocab, adversarial_training_step, detokenize, greedy_attack,
-                                  load_sentiment, load_synonyms, make_text_model, tokenize, train_text_model)
+from utils.text.collection import (STRATEGIES, Batch, MLPModel, PhenomenaTask, collection_rounds, dynamic_annotator,
+                                   fit_model)
+from utils.text.sentiment import (TextClassifier, Vocab, adversarial_training_step, greedy_attack, load_sentiment,
+                                  load_synonyms, make_text_model, tokenize, train_text_model)
 
 __all__ = ["check_greedy_attack", "check_adversarial_training_step", "check_dynamic_annotator",
            "check_collection_rounds"]

@@ -31,7 +31,7 @@ The control
 -----------
 ``ORACLE``, the data-matched oracle: non-adversarial collection by an annotator who knows every phenomenon and
 covers them evenly (:class:`EvenCoverage`), the same number of examples per round. It separates what adversarial
-collection buys by steering examples towards rare phenomena from what any extra data buys.
+collection buys by steering examples towards the model's errors from what covering every phenomenon buys.
 
 Where the simulation departs from the paper
 -------------------------------------------
