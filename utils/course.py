@@ -22,7 +22,7 @@ LESSONS: tuple[Lesson, ...] = (
            "Goodfellow et al. 2015; Madry et al. 2018; Herrmann et al. 2022"),
     Lesson("02", "02_adversarial_data.ipynb", "Attacks on text and the limits of collecting adversarial data", 105,
            "Wang et al. 2021 (AdvGLUE); Wallace et al. 2022"),
-    Lesson("03", "03_ood_robustness.ipynb", "Out-of-distribution robustness: shifts, corruptions, augmentation", 75,
+    Lesson("03", "03_ood_robustness.ipynb", "Out-of-distribution robustness: shifts, corruptions, augmentation", 85,
            "Hendrycks & Dietterich 2019; Hendrycks et al. 2020 (AugMix); Zhao et al. 2022 (OOD-CV)"),
     Lesson("04", "04_anomaly_detection.ipynb", "Anomaly detection and localisation", 75,
            "Hendrycks & Gimpel 2017; Li et al. 2021 (CutPaste); Schlueter et al. 2022 (NSA)"),
