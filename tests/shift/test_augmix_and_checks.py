@@ -181,7 +181,7 @@ def test_js_matches_the_textbook_form_in_value_and_gradient():
     args = [(torch.randn(7, 10, generator=g) * 3).requires_grad_(True) for _ in range(3)]
     ours = js_divergence(*args)
     ref = _textbook_js(*args)
-    assert abs(float(ours) - float(ref)) < 1e-6
+    assert abs(float(ours.detach()) - float(ref.detach())) < 1e-6
     for go, gr in zip(torch.autograd.grad(ours, args), torch.autograd.grad(ref, args)):
         assert torch.allclose(go, gr, atol=1e-6)
 
@@ -230,3 +230,32 @@ def test_suite_evaluation_and_corruption_errors(digits):
     assert set(acc) == set(CORRUPTIONS) and all(len(v) == 5 and all(0 <= a <= 1 for a in v) for v in acc.values())
     ce = corruption_errors(acc, 0.5, acc, 0.5)
     assert abs(ce["mCE"] - 1.0) < 1e-9 and abs(ce["rel_mCE"] - 1.0) < 1e-9
+
+
+def test_trusted_functions_reject_bad_input_clearly(digits):
+    from utils.shift.suite import corruption_errors, evaluate_suite
+    from utils.models import small_cnn
+
+    ops = [OPERATIONS[n] for n in SAFE_OPERATIONS]
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        augmix(digits * 5, ops, g)
+    with pytest.raises(ValueError, match="non-empty list of operations"):
+        augmix(digits, [], g)
+    with pytest.raises(TypeError, match="torch.Generator"):
+        augmix(digits, ops, 0)
+    with pytest.raises(ValueError, match="width >= 1"):
+        augmix(digits, ops, g, width=0)
+    a = torch.randn(4, 10)
+    with pytest.raises(ValueError, match="same shape"):
+        js_divergence(a, a[:3], a)
+    with pytest.raises(TypeError, match="float tensors of logits"):
+        js_divergence(a.long(), a, a)
+    with pytest.raises(TypeError, match="y must be a 1-D integer tensor"):
+        evaluate_suite(small_cnn(width=4), digits, torch.zeros(len(digits)))
+    with pytest.raises(ValueError, match="the same corruptions"):
+        corruption_errors({"fog": [0.9] * 5}, 0.99, {"blur": [0.9] * 5}, 0.98)
+    with pytest.raises(ValueError, match="makes no errors"):
+        corruption_errors({"fog": [0.9] * 5}, 0.99, {"fog": [1.0] * 5}, 1.0)
+    with pytest.raises(ValueError, match="relative CE is undefined"):
+        corruption_errors({"fog": [0.9] * 5}, 0.99, {"fog": [0.95] * 5}, 0.95)

@@ -200,9 +200,8 @@ def check_gaussian_noise(gaussian_noise, timeout_s: float | None = CASE_SECONDS)
         Case("severities 0 and 6 are rejected", args=(x, 1), validate=bad_severity),
     ]
     run_check("gaussian_noise", gaussian_noise, cases, timeout_s=timeout_s,
-              hint="sigma = SIGMAS[severity - 1] (after checking 1 <= severity <= 5); "
-                   "g = torch.Generator().manual_seed(seed); noise = torch.randn(x.shape, generator=g); "
-                   "return (x + sigma * noise).clamp(0, 1).")
+              hint="Check the severity, look sigma up in the scale (severity 1 is its first entry), draw the noise once "
+                   "from a generator seeded with `seed`, add sigma times the noise and clip to [0, 1].")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,8 +621,8 @@ def check_augmix(augmix, aug_ops, timeout_s: float | None = CASE_SECONDS) -> Non
              args=(x[:2], [_halve], gen(6)), validate=_validate_chain_weights(augmix, 20.0)),
     ]
     run_check("augmix", augmix, cases, timeout_s=timeout_s,
-              hint="w = sample_dirichlet(alpha, N, width, g); m = sample_beta(alpha, N, g); for each chain pick a depth "
-                   "in 1..max_depth and that many random ops; mix the chains with w and the result with x using m.")
+              hint="One Dirichlet weight vector and one Beta weight per image (sample_dirichlet, sample_beta); each "
+                   "chain a random depth in 1..max_depth of randomly picked ops; every random number from g.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -740,5 +739,5 @@ def check_js_divergence(js_divergence, timeout_s: float | None = CASE_SECONDS) -
              validate=_validate_js_grad(js_divergence, big_args, "logits 1000 apart")),
     ]
     run_check("js_divergence", js_divergence, cases, timeout_s=timeout_s,
-              hint="With log p_i = log_softmax(logits_i) and log M = logsumexp of the three log p_i minus log 3, "
-                   "KL(p_i || M) = sum over classes of p_i * (log p_i - log M); average the three, then the rows.")
+              hint="Work with log-probabilities (log_softmax; log M by logsumexp) so that nothing takes log(0); sum "
+                   "each KL over the classes, then average over the three views and the rows.")

@@ -23,6 +23,9 @@ __all__ = ["evaluate_suite", "corruption_errors"]
 @torch.no_grad()
 def evaluate_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> dict[str, list[float]]:
     """``{name: [accuracy at severity 1, ..., 5]}`` for every corruption, each on ``corrupt(x, name, s, seed)``."""
+    from utils.training import check_xy
+
+    check_xy(x, y, "evaluate_suite")
     was = model.training
     model.eval()
     out = {
@@ -40,11 +43,20 @@ def corruption_errors(acc: Mapping[str, Sequence[float]], clean_acc: float,
     ``CE_c = sum_s E_{s,c} / sum_s E^base_{s,c}`` and
     ``relCE_c = sum_s (E_{s,c} - E_clean) / sum_s (E^base_{s,c} - E^base_clean)``, with errors E = 1 - accuracy.
     """
+    if not acc or set(acc) != set(base_acc):
+        raise ValueError(f"acc and base_acc must name the same corruptions; got {sorted(acc)} and {sorted(base_acc)}")
     ce, rel = {}, {}
     e_clean, b_clean = 1.0 - clean_acc, 1.0 - base_clean_acc
     for c in acc:
+        if len(acc[c]) != len(base_acc[c]):
+            raise ValueError(f"{c!r}: {len(acc[c])} accuracies for the model but {len(base_acc[c])} for the baseline")
         e = [1.0 - a for a in acc[c]]
         b = [1.0 - a for a in base_acc[c]]
+        if sum(b) <= 0:
+            raise ValueError(f"the baseline makes no errors on {c!r}, so its CE is undefined: choose a weaker baseline")
+        if sum(bi - b_clean for bi in b) <= 0:
+            raise ValueError(f"the baseline's errors on {c!r} do not exceed its clean error, so its relative CE is "
+                             f"undefined: choose a weaker baseline or stronger severities")
         ce[c] = sum(e) / sum(b)
         rel[c] = sum(ei - e_clean for ei in e) / sum(bi - b_clean for bi in b)
     return {"CE": ce, "mCE": sum(ce.values()) / len(ce), "rel_CE": rel, "rel_mCE": sum(rel.values()) / len(rel)}
