@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 __all__ = ["GrassWorld", "LAYOUT", "VALIDATION_LAYOUT", "random_trajectories", "OrderModel", "order_pairs",
-           "fit_order_model", "pairs_from_walks", "choose_threshold", "transition_table", "path_lengths", "render_grid",
-           "greedy_path"]
+           "fit_order_model", "pairs_from_walks", "choose_threshold", "transition_table", "moving_transitions",
+           "path_lengths", "render_grid", "greedy_path"]
 
 LAYOUT = (
     "S..gg..G",
@@ -289,6 +289,11 @@ def transition_table(env: GrassWorld, model: OrderModel) -> tuple[np.ndarray, np
     nxt = env._next
     psi = model.psi(np.repeat(env._feats, 4, axis=0), env._feats[nxt.reshape(-1)]).reshape(env.n_states, 4)
     return psi, env._trample.astype(bool)
+
+
+def moving_transitions(env: GrassWorld) -> np.ndarray:
+    """(n_states, 4) booleans: True where the action changes the state (False: walking into the edge)."""
+    return env._next != np.arange(env.n_states)[:, None]
 
 
 def path_lengths(env: GrassWorld) -> dict[str, int]:

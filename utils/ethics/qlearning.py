@@ -10,6 +10,7 @@ What a learner reads here: :func:`train_q_agent` (where ``shape`` and ``screen``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,9 +42,10 @@ def greedy_choice(values: np.ndarray, mask: np.ndarray, rng: np.random.Generator
     allowed = mask.nonzero()[0]
     if allowed.size == 0:
         raise ValueError("no action is allowed in this state")
-    v = values[allowed]
-    best = allowed[v >= v.max() - 1e-9]
-    return int(best[0]) if best.size == 1 else int(best[rng.integers(best.size)])
+    v = values[allowed].tolist()            # a handful of actions: plain Python is faster than NumPy here
+    top = max(v) - 1e-9
+    best = [int(a) for a, x in zip(allowed, v) if x >= top]
+    return best[0] if len(best) == 1 else best[int(rng.integers(len(best)))]
 
 
 def acting_values(Q: np.ndarray, sid: int, mask: np.ndarray, shape, screen) -> tuple[np.ndarray, np.ndarray]:
@@ -70,12 +72,18 @@ def softmax_choice(values: np.ndarray, mask: np.ndarray, rng: np.random.Generato
                    temperature: float = 1.0) -> int:
     """Sample an allowed action with probability proportional to ``exp(values / temperature)`` (the
     Jiminy Cricket code acts this way: ``torch.multinomial(softmax(q_values))``, temperature 1)."""
-    allowed = mask.nonzero()[0]
-    if allowed.size == 0:
+    allowed = mask.nonzero()[0].tolist()
+    if not allowed:
         raise ValueError("no action is allowed in this state")
-    z = values[allowed] / temperature
-    cdf = np.cumsum(np.exp(z - z.max()))
-    return int(allowed[min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), allowed.size - 1)])
+    v = values[allowed].tolist()
+    top = max(v)
+    w = [math.exp((x - top) / temperature) for x in v]
+    u, acc = rng.random() * sum(w), 0.0
+    for a, x in zip(allowed, w):
+        acc += x
+        if u < acc:
+            return a
+    return allowed[-1]
 
 
 def _choose(values, mask, rng, explore: str, eps: float, temperature: float, coin: float) -> int:
