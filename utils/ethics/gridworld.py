@@ -9,7 +9,10 @@ Following Grinsztajn et al. (2021), "There is no turning back", reversibility is
 labels from the temporal order of states in random trajectories: a model ``psi(x, y)`` estimates the
 probability that state ``x`` came *before* state ``y``. If ``psi(s, s')`` is close to 1, the
 transition ``s -> s'`` is rarely seen the other way round, so it is probably irreversible. We use
-an antisymmetric model ``psi(x, y) = sigmoid(g(y) - g(x))`` with a learned "time potential" ``g``.
+an antisymmetric model ``psi(x, y) = sigmoid(g(y) - g(x))`` with a learned "time potential" ``g``:
+:func:`order_pairs` and :func:`fit_order_model` are the trusted versions of the lesson's two exercises. The
+rejection threshold is chosen with :func:`choose_threshold` on ``VALIDATION_LAYOUT``, a second lawn, and only
+then used on ``LAYOUT``.
 
 API: the same as :class:`utils.ethics.textgame.TextGame` (``reset``/``step``, ``info["state_id"]``,
 ``info["action_mask"]``), so :func:`utils.ethics.qlearning.train_q_agent` trains agents on both.

@@ -3,7 +3,9 @@
 Any environment with this API works: ``n_states``, ``n_actions``, ``reset(seed=...)`` and ``step(action)``
 returning ``info["state_id"]`` and ``info["action_mask"]`` (:class:`utils.ethics.textgame.TextGame` and
 :class:`utils.ethics.gridworld.GrassWorld`). The learner writes the update rule (``q_update``) and the
-conscience's shaping or screening; this module runs the epsilon-greedy loop around them.
+conscience's shaping or screening; this module runs the loop around them, epsilon-greedy or softmax, with the
+course's shaping rule or the Jiminy Cricket code's (``regress_shaped=True``). The trusted versions of the learner's
+three functions are at the end of the module; the checks compare against them.
 
 What a learner reads here: :func:`train_q_agent` (where ``shape`` and ``screen`` enter), :func:`acting_values`.
 """
