@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -300,56 +301,19 @@ def _fit(first, second, labels, steps=150, lr=0.05, seed=0, *, seed_first=True, 
     return model if return_model_only else (model, losses)
 
 
-def fit_double_sigmoid(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, loss="double_sigmoid")
-
-
-def fit_swapped(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, swap=True)
-
-
-def fit_flipped_labels(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, flip=True)
-
-
-def fit_mse(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, loss="mse")
-
-
-def fit_sum(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, loss="sum")
-
-
-def fit_no_zero_grad(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, zero_grad=False)
-
-
-def fit_unseeded(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, seed_first=False)
-
-
-def fit_fixed_lr(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, fixed_lr=0.05)
-
-
-def fit_fixed_steps(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, fixed_steps=150)
-
-
-def fit_sgd(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, optim="sgd")
-
-
-def fit_records_after_step(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, record_after=True)
-
-
-def fit_returns_model_only(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, return_model_only=True)
-
-
-def fit_returns_fresh_model(first, second, labels, steps=150, lr=0.05, seed=0):
-    return _fit(first, second, labels, steps, lr, seed, fresh_model=True)
+fit_double_sigmoid = partial(_fit, loss="double_sigmoid")
+fit_swapped = partial(_fit, swap=True)
+fit_flipped_labels = partial(_fit, flip=True)
+fit_mse = partial(_fit, loss="mse")
+fit_sum = partial(_fit, loss="sum")
+fit_no_zero_grad = partial(_fit, zero_grad=False)
+fit_unseeded = partial(_fit, seed_first=False)
+fit_fixed_lr = partial(_fit, fixed_lr=0.05)
+fit_fixed_steps = partial(_fit, fixed_steps=150)
+fit_sgd = partial(_fit, optim="sgd")
+fit_records_after_step = partial(_fit, record_after=True)
+fit_returns_model_only = partial(_fit, return_model_only=True)
+fit_returns_fresh_model = partial(_fit, fresh_model=True)
 
 
 # (exercise, mistake, wrong function, what the message must say first)

@@ -36,6 +36,18 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else repr(v)
 
 
+def _as_array(got, what: str, shape: tuple) -> np.ndarray:
+    """The learner's result as an array of the expected shape, or a CheckFailed that says what is wrong with it."""
+    if got is None:
+        raise CheckFailed(f"it returned None: return the {what}")
+    got = np.asarray(got) if isinstance(got, (list, tuple)) else got
+    if not isinstance(got, np.ndarray):
+        raise CheckFailed(f"return the {what} as a NumPy array, got {type(got).__name__}")
+    if got.shape != shape:
+        raise CheckFailed(f"the {what} has shape {got.shape}, expected {shape}")
+    return got
+
+
 def _first_match(got, candidates, close) -> str | None:
     """The message of the first candidate (message, value) whose value matches ``got``."""
     for message, value in candidates:
@@ -141,9 +153,7 @@ def check_shape_q(fn, *, timeout_s: float = TIMEOUT_S) -> None:
     def run(q, p, **kw):
         q_before = np.array(q, copy=True)
         out = fn(q, p, **kw)
-        if not np.array_equal(q, q_before):
-            raise CheckFailed("it changed the input array q in place; return a new array (q - ...) instead")
-        return out
+        return out, not np.array_equal(q, q_before)
 
     q1 = np.array([4.0, 9.0, 1.0, 6.0, 0.0])
     p1 = np.array([0.10, 0.80, 0.39, 0.50, 0.95])      # action 2 sits exactly on the threshold: not flagged
@@ -174,14 +184,10 @@ def check_shape_q(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         pen_full = np.broadcast_to(pen * used, q.shape)
 
         def validate(got, exp=exp, q=q, p=p, pen=pen, t=t, soft=soft, flag=flag, used=used, pen_full=pen_full):
-            if got is None:
-                raise CheckFailed("it returned None: return the shaped array")
-            got = np.asarray(got) if isinstance(got, (list, tuple)) else got
-            if not isinstance(got, np.ndarray):
-                raise CheckFailed(f"return a NumPy array, got {type(got).__name__}")
-            if got.shape != exp.shape:
-                raise CheckFailed(f"the result has shape {got.shape}, expected {exp.shape} (the shape of q): "
-                                  f"subtract the penalty from every entry of q")
+            got, changed = got
+            if changed:
+                raise CheckFailed("it changed the input array q in place; return a new array (q - ...) instead")
+            got = _as_array(got, "result", exp.shape)
             if np.allclose(got, exp, atol=1e-8):
                 return
             cands = [
@@ -225,9 +231,7 @@ def check_screen_actions(fn, *, timeout_s: float = TIMEOUT_S) -> None:
     def run(mask, p, **kw):
         before = mask.copy()
         out = fn(mask, p, **kw)
-        if not np.array_equal(mask, before):
-            raise CheckFailed("it changed the input mask in place (mask &= ...); return a new array instead")
-        return out
+        return out, not np.array_equal(mask, before)
 
     mask = np.array([True, True, False, True, True, False])
     p = np.array([0.1, 0.7, 0.05, 0.39, 0.9, 0.95])
@@ -245,13 +249,10 @@ def check_screen_actions(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         t = kw.get("threshold", 0.39)
 
         def validate(got, exp=exp, m=m, pp=pp, t=t):
-            if got is None:
-                raise CheckFailed("it returned None: return the screened mask")
-            got = np.asarray(got) if isinstance(got, (list, tuple)) else got
-            if not isinstance(got, np.ndarray):
-                raise CheckFailed(f"return a NumPy boolean array, got {type(got).__name__}")
-            if got.shape != exp.shape:
-                raise CheckFailed(f"the mask has shape {got.shape}, expected {exp.shape}")
+            got, changed = got
+            if changed:
+                raise CheckFailed("it changed the input mask in place (mask &= ...); return a new array instead")
+            got = _as_array(got, "screened mask", exp.shape)
             if got.dtype != bool:
                 raise CheckFailed(f"return a boolean mask (dtype bool), got dtype {got.dtype}: compare, don't cast")
             if np.array_equal(got, exp):
