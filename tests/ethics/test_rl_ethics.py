@@ -238,3 +238,16 @@ def test_batched_ensemble_matches_separately_trained_proxies():
         assert isinstance(ens, MLPEnsemble) and len(ens) == 3
         assert torch.allclose(ens(z), torch.stack([m(z).squeeze(-1) for m in solo]), atol=1e-4)
         assert torch.allclose(ensemble_score(ens, 2.0)(z), ensemble_score(solo, 2.0)(z), atol=1e-4)
+
+
+def test_joint_ascent_matches_one_score_at_a_time():
+    from utils.ethics.proxy import ensemble_score, fit_ensemble, fit_proxy, optimise, pressure_curves, sample_data
+
+    torch.set_num_threads(1)
+    out = pressure_curves(3, [0, 7], n_data=60, n_start=8)
+    x, y = sample_data(60, seed=3)
+    x0 = torch.randn(8, 2, generator=torch.Generator().manual_seed(10_003)) * 0.35
+    proxy, ens = fit_proxy(x, y, seed=3), fit_ensemble(x, y, k=5, seed=3)
+    for name, score in (("proxy", lambda z: proxy(z).squeeze(-1)), ("ensemble_k4", ensemble_score(ens, 4.0))):
+        alone = optimise(score, x0, 7, record=[7])[7]
+        assert np.allclose(out[f"{name}_final_x"], alone.numpy(), atol=1e-5), name

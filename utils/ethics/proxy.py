@@ -168,30 +168,22 @@ def pressure_curves(seed: int, steps: Sequence[int], n_data: int = 200, n_start:
     names = ["proxy"] + [f"ensemble_k{kk:g}" for kk in k_std]
     n = len(x0)
 
-    def scores(z: torch.Tensor) -> torch.Tensor:
-        # every score on its own copy of the start points, in one pass: (len(names), n). The copies do not
-        # interact, so one SGD step on the sum is one SGD step on each score.
-        preds = ens(z[1:].reshape(-1, 2)).reshape(len(ens), len(k_std), n)
-        members = [preds.mean(0) - kk * preds.std(0) for kk in torch.tensor(list(k_std))[:, None]]
-        return torch.cat([proxy(z[0]).squeeze(-1)[None], torch.stack([m[i] for i, m in enumerate(members)])])
+    def all_scores(z: torch.Tensor) -> torch.Tensor:
+        # one copy of the start points per score, all in one pass; the copies do not interact, so one ascent
+        # step on the sum is one ascent step on each score
+        chunks = z.reshape(len(names), n, 2)
+        preds = ens(chunks[1:].reshape(-1, 2)).reshape(len(ens), len(k_std), n)
+        ens_scores = [preds[:, j].mean(0) - kk * preds[:, j].std(0) for j, kk in enumerate(k_std)]
+        return torch.cat([proxy(chunks[0]).squeeze(-1), *ens_scores])
 
-    z = x0.expand(len(names), n, 2).clone().requires_grad_(True)
-    opt = torch.optim.SGD([z], lr=lr)
-    seen = {}
-    for t in range(steps[-1] + 1):
-        if t in steps:
-            with torch.no_grad():
-                seen[t] = (z.detach().clone(), scores(z).mean(1))
-        if t == steps[-1]:
-            break
-        opt.zero_grad()
-        (-scores(z).sum()).backward()
-        opt.step()
+    xs = optimise(all_scores, x0.repeat(len(names), 1), steps[-1], lr=lr, record=steps)
     out: dict[str, np.ndarray] = {"steps": np.array(steps)}
-    for i, name in enumerate(names):
-        with torch.no_grad():
-            out[f"{name}_true"] = np.array([true_objective(seen[t][0][i]).mean().item() for t in steps])
-        out[f"{name}_score"] = np.array([seen[t][1][i].item() for t in steps])
-        out[f"{name}_final_x"] = seen[steps[-1]][0][i].numpy()
+    with torch.no_grad():
+        points = {t: xs[t].reshape(len(names), n, 2) for t in steps}
+        score = {t: all_scores(xs[t]).reshape(len(names), n).mean(1) for t in steps}
+        for i, name in enumerate(names):
+            out[f"{name}_true"] = np.array([true_objective(points[t][i]).mean().item() for t in steps])
+            out[f"{name}_score"] = np.array([score[t][i].item() for t in steps])
+            out[f"{name}_final_x"] = points[steps[-1]][i].numpy()
     out["data_x"] = x.numpy()
     return out
