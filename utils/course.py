@@ -28,7 +28,7 @@ LESSONS: tuple[Lesson, ...] = (
            "Hendrycks & Gimpel 2017; Li et al. 2021 (CutPaste); Schlueter et al. 2022 (NSA)"),
     Lesson("05", "05_interpretability.ipynb", "Feature visualisation vs natural exemplars, measured", 90,
            "Borowski et al. 2021; Zimmermann et al. 2021; Adebayo et al. 2018"),
-    Lesson("06", "06_rl_ethics.ipynb", "RL ethics: a conscience for a text-game agent", 90,
+    Lesson("06", "06_rl_ethics.ipynb", "RL ethics: a conscience for a text-game agent", 105,
            "Hendrycks et al. 2021 (Jiminy Cricket); Grinsztajn et al. 2021"),
     Lesson("07", "07_program_aided_math.ipynb", "Program-aided math reasoning", 90,
            "Cobbe et al. 2021 (GSM8K); Drori et al. 2022; Gao et al. 2022 (PAL)"),
