@@ -26,7 +26,7 @@ LESSONS: tuple[Lesson, ...] = (
            "Hendrycks & Dietterich 2019; Hendrycks et al. 2020 (AugMix); Zhao et al. 2022 (OOD-CV)"),
     Lesson("04", "04_anomaly_detection.ipynb", "Anomaly detection and localisation", 75,
            "Hendrycks & Gimpel 2017; Li et al. 2021 (CutPaste); Schlueter et al. 2022 (NSA)"),
-    Lesson("05", "05_interpretability.ipynb", "Feature visualisation vs natural exemplars, measured", 90,
+    Lesson("05", "05_interpretability.ipynb", "Feature visualisation vs natural exemplars, measured", 110,
            "Borowski et al. 2021; Zimmermann et al. 2021; Adebayo et al. 2018"),
     Lesson("06", "06_rl_ethics.ipynb", "RL ethics: a conscience for a text-game agent", 105,
            "Hendrycks et al. 2021 (Jiminy Cricket); Grinsztajn et al. 2021"),
