@@ -394,3 +394,20 @@ def test_per_type_pixel_auroc():
     assert set(per) == set(A.DEFECT_TYPES) and all(v == 1.0 for v in per.values())
     with pytest.raises(ValueError, match="one entry per map"):
         A.per_type_pixel_auroc(perfect, ds.masks, ds.kinds[:-1])
+
+
+def test_pixel_auroc_agrees_with_sklearn_including_ties():
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(11)
+    coarse = (torch.rand(30, 8, 8, generator=g) * 20).round() / 20          # many exact ties, as blocky maps have
+    maps = torch.repeat_interleave(torch.repeat_interleave(coarse, 2, 1), 2, 2)
+    masks = torch.rand(30, 16, 16, generator=g) < 0.1 + 0.5 * maps           # informative, not perfect
+    want = roc_auc_score(masks.reshape(-1).numpy(), maps.reshape(-1).double().numpy())
+    assert A.pixel_auroc(maps, masks) == pytest.approx(want, abs=1e-12)
+    kinds = ["normal"] * 10 + ["scratch"] * 10 + ["hole"] * 10
+    per = A.per_type_pixel_auroc(maps, masks, kinds)
+    for k in ("scratch", "hole"):
+        sel = torch.tensor([c in ("normal", k) for c in kinds])
+        assert per[k] == pytest.approx(roc_auc_score(masks[sel].reshape(-1).numpy(),
+                                                     maps[sel].reshape(-1).double().numpy()), abs=1e-12)

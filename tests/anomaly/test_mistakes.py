@@ -89,6 +89,16 @@ def metrics_ties_lose(score_in, score_out):
     return {"auroc": a, "fpr95": ref_metrics(score_in, score_out)["fpr95"]}
 
 
+def metrics_ties_win(score_in, score_out):
+    a = float(np.mean(score_in[:, None] >= score_out[None, :]))  # ties counted as wins
+    return {"auroc": a, "fpr95": ref_metrics(score_in, score_out)["fpr95"]}
+
+
+def metrics_auroc_percent(score_in, score_out):
+    m = ref_metrics(score_in, score_out)
+    return {"auroc": 100 * m["auroc"], "fpr95": m["fpr95"]}
+
+
 def metrics_percentile_95(score_in, score_out):
     t = np.percentile(score_in, 95)  # keeps only 5% of the in-distribution examples
     return {"auroc": _roc(score_in, score_out)[0], "fpr95": float(np.mean(score_out >= t))}
@@ -135,6 +145,8 @@ def metrics_fpr_at_tpr_swapped(score_in, score_out):
 METRICS_MISTAKES = [
     ("labels flipped (OOD as positives)", metrics_flipped, r"auroc is [\d.]+ = 1 - [\d.]+: the labels are flipped"),
     ("ties counted as losses", metrics_ties_lose, r"auroc counts ties as losses"),
+    ("ties counted as wins", metrics_ties_win, r"auroc counts ties as wins"),
+    ("AUROC in percent", metrics_auroc_percent, r"auroc is in percent"),
     ("threshold at the 95th percentile", metrics_percentile_95, r"the threshold keeps only 5%"),
     ("threshold chosen on the OOD scores", metrics_threshold_on_ood,
      r"the threshold was chosen on the out-of-distribution scores"),

@@ -573,18 +573,32 @@ def image_auroc(maps: torch.Tensor, is_defective: object) -> float:
     return float(roc_auc_score(lab, image_scores(maps)))
 
 
-def pixel_auroc(maps: torch.Tensor, masks: torch.Tensor) -> float:
-    """AUROC over every pixel of every image: defect pixels (mask True) are the positives."""
-    from sklearn.metrics import roc_auc_score
+def _pooled_auroc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """AUROC of ``scores`` for the ``positive`` entries against the rest: P(s_pos > s_neg) + P(s_pos = s_neg) / 2.
 
+    The same number as ``sklearn.metrics.roc_auc_score`` (ties count one half; a test checks the two agree), computed
+    from one sort of the negatives and two binary searches, about four times faster on the 300k-400k pixels of a
+    map set. Every number of the lesson pools that many pixels dozens of times.
+    """
+    s = scores.reshape(-1)
+    y = positive.reshape(-1).bool()
+    neg = torch.sort(s[~y]).values
+    pos = s[y]
+    below = torch.searchsorted(neg, pos, right=False)           # negatives strictly below each positive
+    tied = torch.searchsorted(neg, pos, right=True) - below      # negatives equal to it
+    return float((below.double().sum() + 0.5 * tied.double().sum()) / (pos.numel() * neg.numel()))
+
+
+def pixel_auroc(maps: torch.Tensor, masks: torch.Tensor) -> float:
+    """AUROC over every pixel of every image: defect pixels (mask True) are the positives (ties count one half)."""
     validate_maps(maps)
     if not isinstance(masks, torch.Tensor) or masks.shape != maps.shape:
         raise ValueError(f"masks must be a tensor of the maps' shape {tuple(maps.shape)}, got "
                          f"{tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__}")
-    m = masks.reshape(-1).bool().numpy()
-    if m.all() or not m.any():
+    m = masks.reshape(-1).bool()
+    if bool(m.all()) or not bool(m.any()):
         raise ValueError("masks must contain both defect and normal pixels to compute a pixel AUROC")
-    return float(roc_auc_score(m, maps.reshape(-1).double().numpy()))
+    return _pooled_auroc(maps, m)
 
 
 def per_type_image_auroc(maps: torch.Tensor, kinds: Sequence[str]) -> dict[str, float]:
@@ -611,8 +625,6 @@ def per_type_image_auroc(maps: torch.Tensor, kinds: Sequence[str]) -> dict[str, 
 
 def per_type_pixel_auroc(maps: torch.Tensor, masks: torch.Tensor, kinds: Sequence[str]) -> dict[str, float]:
     """Pixel AUROC of each defect type: the pixels of that type's images plus every pixel of the normal images."""
-    from sklearn.metrics import roc_auc_score
-
     validate_maps(maps)
     if not isinstance(masks, torch.Tensor) or masks.shape != maps.shape:
         raise ValueError(f"masks must be a tensor of the maps' shape {tuple(maps.shape)}")
@@ -625,7 +637,7 @@ def per_type_pixel_auroc(maps: torch.Tensor, masks: torch.Tensor, kinds: Sequenc
         if k == "normal":
             continue
         sel = torch.from_numpy(normal | (kinds == k))
-        out[k] = float(roc_auc_score(masks[sel].reshape(-1).numpy(), maps[sel].reshape(-1).double().numpy()))
+        out[k] = _pooled_auroc(maps[sel], masks[sel])
     return out
 
 
