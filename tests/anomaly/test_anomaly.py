@@ -411,3 +411,17 @@ def test_pixel_auroc_agrees_with_sklearn_including_ties():
         sel = torch.tensor([c in ("normal", k) for c in kinds])
         assert per[k] == pytest.approx(roc_auc_score(masks[sel].reshape(-1).numpy(),
                                                      maps[sel].reshape(-1).double().numpy()), abs=1e-12)
+
+
+def test_cell_loss_equals_the_per_pixel_loss_of_the_upsampled_map():
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(5, 1, 8, 8, generator=g, requires_grad=True)
+    masks = (torch.rand(5, 1, 16, 16, generator=g) > 0.7).float()
+    per_pixel = F.binary_cross_entropy_with_logits(F.interpolate(z, scale_factor=2, mode="nearest"), masks)
+    per_cell = A.cell_loss(z, masks)
+    assert float(per_cell) == pytest.approx(float(per_pixel), rel=1e-6)
+    g1, = torch.autograd.grad(per_pixel, z)
+    g2, = torch.autograd.grad(per_cell, z)
+    assert torch.allclose(g1, g2, atol=1e-7)

@@ -56,6 +56,7 @@ __all__ = [
     "synthetic_anomalies",
     "synthetic_anomaly_set",
     "LocalisationNet",
+    "cell_loss",
     "train_localiser",
     "anomaly_maps",
     "receptive_field",
@@ -417,6 +418,16 @@ def receptive_field(model: nn.Module) -> int:
     return rf
 
 
+def cell_loss(cell_logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The per-pixel binary cross-entropy of a map whose 2x2 cells repeat one logit, computed once per cell.
+
+    ``cell_logits`` (N, 1, H/2, W/2), ``masks`` (N, 1, H, W) in {0, 1}. Equal to
+    ``binary_cross_entropy_with_logits(nearest_upsample(cell_logits), masks)``: the loss is linear in the target, so
+    the four pixels of a cell sum to four times the loss against the cell's mean mask.
+    """
+    return F.binary_cross_entropy_with_logits(cell_logits, F.avg_pool2d(masks, 2))
+
+
 def train_localiser(paste_fn: PasteFn, seed: int = 0, steps: int = 400, batch_size: int = 16, lr: float = 4e-3,
                     size: int = 32, width: int = 16, progress: bool = True) -> tuple[LocalisationNet, list[float]]:
     """Train a :class:`LocalisationNet` to segment synthetic anomalies made by ``paste_fn``.
@@ -425,6 +436,11 @@ def train_localiser(paste_fn: PasteFn, seed: int = 0, steps: int = 400, batch_si
     (:func:`synthetic_anomalies`). The loss is the per-pixel binary cross-entropy between the network's logits
     and the paste masks (zero for the untouched half). Adam, ``steps`` steps. Returns (model in eval mode,
     loss per step). The model never sees a test defect type.
+
+    Two details make it about a third cheaper on a CPU without changing what is computed: the network runs in the
+    channels-last memory layout, and since every pixel of a 2x2 cell carries the same logit, the per-pixel loss is
+    computed once per cell against the cell's share of pasted pixels (the same number: the cross-entropy is linear
+    in the target; ``tests/anomaly`` checks it).
     """
     steps = _positive_int(steps, "steps")
     batch_size = _positive_int(batch_size, "batch_size", minimum=4)
@@ -432,7 +448,7 @@ def train_localiser(paste_fn: PasteFn, seed: int = 0, steps: int = 400, batch_si
         raise ValueError(f"lr must be positive, got {lr}")
     torch.manual_seed(int(seed))
     g = _generator(seed, None)
-    model = LocalisationNet(width)
+    model = LocalisationNet(width).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     half = batch_size // 2
     losses: list[float] = []
@@ -441,16 +457,16 @@ def train_localiser(paste_fn: PasteFn, seed: int = 0, steps: int = 400, batch_si
     for _ in bar:
         x = weave_textures(batch_size, size, generator=g)
         xa, ma = synthetic_anomalies(x[half:], paste_fn, g)
-        xb = torch.cat([x[:half], xa])
+        xb = torch.cat([x[:half], xa]).contiguous(memory_format=torch.channels_last)
         mb = torch.cat([torch.zeros(half, 1, size, size), ma])
-        loss = F.binary_cross_entropy_with_logits(model(xb), mb)
+        loss = cell_loss(model.cell_logits(xb), mb)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
         if len(losses) % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     return model, losses
 
 
