@@ -92,6 +92,10 @@ def test_readme_lists_every_lesson():
         assert name in solutions, f"utils.course.LESSONS lists {name}, which is not in solutions/"
     for lesson in LESSONS:
         assert lesson.title in readme, f"README does not list lesson {lesson.number}: {lesson.title}"
+        row = next((l for l in readme.splitlines() if l.startswith(f"| {lesson.number} |")), "")
+        assert f"| {lesson.minutes} min |" in row, (
+            f"README's row for lesson {lesson.number} must give the time of utils.course.LESSONS "
+            f"({lesson.minutes} min): {row!r}")
 
 
 def _free_port() -> int:
