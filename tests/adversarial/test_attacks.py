@@ -1,5 +1,5 @@
-"""Lesson 01 (adversarial training): the checks reject stubs and typical mistakes, and the trusted
-attack helpers in utils.adversarial.attacks are correct and reject bad inputs."""
+"""Lesson 01 (adversarial training): the trusted attack helpers in utils.adversarial.attacks are correct and reject
+bad inputs. The learner checks and their tables of typical mistakes are tested in test_mistakes.py."""
 
 from __future__ import annotations
 
@@ -28,16 +28,6 @@ from utils.adversarial.attacks import (
     validate_attack_inputs,
     worst_case_accuracy,
 )
-from utils.checks import CheckFailed
-from utils.adversarial import checks as C
-from utils.adversarial.checks import (
-    _reference_fgsm,
-    _reference_madry_loss,
-    _reference_pgd,
-    _reference_project_linf,
-    _reference_pyramid_attack,
-    _reference_worst_case_accuracy,
-)
 from utils.data import load_digits_split
 from utils.models import mlp
 from utils.repro import set_seed
@@ -45,10 +35,6 @@ from utils.training import evaluate, train
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)  # as set_seed does: on a loaded 2-core machine, 2 threads can be 5x slower
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
 
 
 def _grad(model, x, y):
@@ -78,180 +64,6 @@ def trained(digits):
 @pytest.fixture()
 def batch(digits):
     return digits.x_test[:64], digits.y_test[:64]
-
-
-# ---------------------------------------------------------------------------------------------
-# Checks: the reference passes, the stub and typical mistakes fail
-# ---------------------------------------------------------------------------------------------
-
-def _rejects(check, fn):
-    with pytest.raises(CheckFailed):
-        check(fn)
-
-
-def test_check_project_linf():
-    C.check_project_linf(_reference_project_linf)
-    with pytest.raises(NotImplementedError):
-        C.check_project_linf(stub)
-    _rejects(C.check_project_linf, lambda xa, x, eps: torch.min(torch.max(xa, x - eps), x + eps))  # no [0, 1] clamp
-    _rejects(C.check_project_linf, lambda xa, x, eps: (x + (xa - x).clamp(0, eps)).clamp(0, 1))   # one-sided ball
-    _rejects(C.check_project_linf, lambda xa, x, eps: xa.clamp(-eps, eps).clamp(0, 1))            # clips x_adv, not delta
-
-
-def test_check_fgsm():
-    C.check_fgsm(_reference_fgsm)
-    with pytest.raises(NotImplementedError):
-        C.check_fgsm(stub)
-    _rejects(C.check_fgsm, lambda m, x, y, eps: (x - eps * _grad(m, x, y).sign()).clamp(0, 1))  # flipped sign
-    _rejects(C.check_fgsm, lambda m, x, y, eps: x + eps * _grad(m, x, y).sign())                # no clamp
-    _rejects(C.check_fgsm, lambda m, x, y, eps: (x + eps * _grad(m, x, y)).clamp(0, 1))         # raw gradient
-
-
-def _pgd_variant(project=True, clamp=True, sign=1.0, honour_random_start=True, around_iterate=False):
-    def pgd_fn(model, x, y, eps, alpha, steps, random_start=True):
-        if random_start and honour_random_start:
-            x_adv = x + torch.empty_like(x).uniform_(-eps, eps)
-        else:
-            x_adv = x.clone()
-        if clamp:
-            x_adv = x_adv.clamp(0, 1)
-        for _ in range(steps):
-            prev = x_adv
-            x_adv = x_adv + sign * alpha * _grad(model, x_adv, y).sign()
-            if project:
-                centre = prev if around_iterate else x
-                x_adv = torch.min(torch.max(x_adv, centre - eps), centre + eps)
-            if clamp:
-                x_adv = x_adv.clamp(0, 1)
-            x_adv = x_adv.detach()
-        return x_adv
-
-    return pgd_fn
-
-
-def test_check_pgd():
-    C.check_pgd(_reference_pgd)
-    C.check_pgd(_pgd_variant())
-    with pytest.raises(NotImplementedError):
-        C.check_pgd(stub)
-    _rejects(C.check_pgd, _pgd_variant(project=False))            # PGD without projection
-    _rejects(C.check_pgd, _pgd_variant(clamp=False))              # PGD without clamping to [0, 1]
-    _rejects(C.check_pgd, _pgd_variant(sign=-1.0))                # gradient descent instead of ascent
-    _rejects(C.check_pgd, _pgd_variant(honour_random_start=False))       # ignores random_start
-    _rejects(C.check_pgd, _pgd_variant(around_iterate=True))      # projects around the last iterate, not x
-
-
-def test_check_madry_loss():
-    C.check_madry_loss(_reference_madry_loss)
-    with pytest.raises(NotImplementedError):
-        C.check_madry_loss(stub)
-
-    def clean_only(model, x, y, eps, alpha, steps):
-        return F.cross_entropy(model(x), y)
-
-    def stays_in_eval(model, x, y, eps, alpha, steps):
-        model.eval()
-        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-        return F.cross_entropy(model(x_adv), y)
-
-    def no_grad(model, x, y, eps, alpha, steps):
-        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-        with torch.no_grad():
-            return F.cross_entropy(model(x_adv), y)
-
-    def per_example(model, x, y, eps, alpha, steps):
-        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-        return F.cross_entropy(model(x_adv), y, reduction="none")
-
-    for wrong in (clean_only, stays_in_eval, no_grad, per_example):
-        _rejects(C.check_madry_loss, wrong)
-
-
-def test_check_worst_case_accuracy():
-    C.check_worst_case_accuracy(_reference_worst_case_accuracy)
-    with pytest.raises(NotImplementedError):
-        C.check_worst_case_accuracy(stub)
-
-    def per_attack(model, x, y, attacks):
-        with torch.no_grad():
-            return [(model(a(model, x, y)).argmax(1) == y).float().mean().item() for a in attacks]
-
-    def mean_over_attacks(model, x, y, attacks):
-        return float(np.mean(per_attack(model, x, y, attacks)))
-
-    def min_over_attacks(model, x, y, attacks):
-        return float(min(per_attack(model, x, y, attacks)))
-
-    def forgets_clean(model, x, y, attacks):
-        ok = torch.ones(len(x), dtype=torch.bool)
-        for a in attacks:
-            with torch.no_grad():
-                ok &= model(a(model, x, y)).argmax(1) == y
-        return ok.float().mean().item()
-
-    for wrong in (mean_over_attacks, min_over_attacks, forgets_clean):
-        _rejects(C.check_worst_case_accuracy, wrong)
-
-
-def _pyramid_variant(shared_budget=False, clamp=True, project_sum=False, absolute_step=False):
-    def attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True):
-        n, c, h, w = x.shape
-        budget = [max(eps)] * len(eps) if shared_budget else list(eps)
-        deltas = [torch.empty(n, c, s, s).uniform_(-e, e) if random_start else torch.zeros(n, c, s, s)
-                  for s, e in zip(scales, budget)]
-        for _ in range(steps):
-            ds = [d.clone().requires_grad_(True) for d in deltas]
-            xa = x + compose_pyramid(ds, (h, w))
-            xa = xa.clamp(0, 1) if clamp else xa
-            grads = torch.autograd.grad(F.cross_entropy(model(xa), y), ds)
-            step = [alpha_frac if absolute_step else alpha_frac * e for e in budget]
-            deltas = [d + a * g.sign() for d, g, a in zip(ds, grads, step)]
-            if not project_sum:
-                deltas = [d.clamp(-e, e) for d, e in zip(deltas, budget)]
-            deltas = [d.detach() for d in deltas]
-        total = compose_pyramid(deltas, (h, w))
-        if project_sum:
-            total = total.clamp(-sum(eps), sum(eps))
-        xa = x + total
-        return xa.clamp(0, 1) if clamp else xa
-
-    return attack
-
-
-def test_check_pyramid_attack():
-    C.check_pyramid_attack(_reference_pyramid_attack)
-    C.check_pyramid_attack(_pyramid_variant())
-    with pytest.raises(NotImplementedError):
-        C.check_pyramid_attack(stub)
-    _rejects(C.check_pyramid_attack, _pyramid_variant(shared_budget=True))   # one budget for every scale
-    _rejects(C.check_pyramid_attack, _pyramid_variant(clamp=False))          # no [0, 1] clamping
-    _rejects(C.check_pyramid_attack, _pyramid_variant(project_sum=True))     # clips only the sum
-    _rejects(C.check_pyramid_attack, _pyramid_variant(absolute_step=True))   # step not scaled by the budget
-
-
-def test_require_follows_the_checks():
-    C._PASSED.clear()
-    with pytest.raises(NotImplementedError, match="check has not passed"):
-        C.require("fgsm")
-    C.check_fgsm(_reference_fgsm)
-    C.require("fgsm")
-    with pytest.raises(CheckFailed):
-        C.check_fgsm(lambda m, x, y, eps: x)
-    with pytest.raises(NotImplementedError, match="`fgsm`"):
-        C.require("fgsm")       # a failing re-run withdraws the earlier pass
-    with pytest.raises(NotImplementedError):
-        C.check_fgsm(stub)
-    with pytest.raises(NotImplementedError):
-        C.require("fgsm")
-
-
-def test_checks_do_not_change_the_global_random_state():
-    torch.manual_seed(123)
-    before = torch.rand(3)
-    torch.manual_seed(123)
-    C.check_fgsm(_reference_fgsm)
-    C.check_pgd(_reference_pgd)
-    assert torch.equal(torch.rand(3), before)
 
 
 # ---------------------------------------------------------------------------------------------

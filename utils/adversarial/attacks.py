@@ -283,16 +283,21 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 
 
 def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                        attacks: Sequence[Mapping], batch_size: int = 512) -> float:
-    """Accuracy where an example counts only if it survives **every** attack in ``attacks``.
+                        attacks: Sequence[Mapping | Callable], batch_size: int = 512) -> float:
+    """Accuracy where an example counts only if it is correct on the clean input and survives **every** attack.
 
-    Each entry is a dict of keyword arguments for :func:`correct_under_attack`, e.g.
-    ``[{"attack": "fgsm"}, {"attack": "pgd", "steps": 50, "restarts": 5}]``.
+    Each entry is either a dict of keyword arguments for :func:`correct_under_attack`, e.g.
+    ``[{"attack": "fgsm"}, {"attack": "pgd", "steps": 50, "restarts": 5}]``, or a function
+    ``attack(model, x, y) -> x_adv`` (the form of the lesson's exercise); every attack starts from the clean ``x``,
+    and its output must stay within ``eps`` of it.
     """
     if not attacks:
         raise ValueError("worst_case_accuracy needs at least one attack")
     ok = torch.ones(len(x), dtype=torch.bool, device=x.device)
     for spec in attacks:
+        if callable(spec):
+            ok &= correct_under_attack(model, x, y, eps, lambda m, xb, yb, _eps, fn=spec: fn(m, xb, yb), batch_size)
+            continue
         spec = dict(spec)
         ok &= correct_under_attack(model, x, y, eps, spec.pop("attack", "pgd"), batch_size, **spec)
     return ok.float().mean().item()
