@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from utils.adversarial.attacks import (
     compose_pyramid,
     correct_under_attack,
+    effort_curve,
+    effort_rises,
     eval_mode,
     explore_epsilon,
     fgsm,
@@ -315,3 +317,55 @@ def test_explore_epsilon_rejects_bad_inputs(two_models, digits):
     m.train()
     with pytest.raises(RuntimeError, match="train mode"):
         explore_epsilon({"m": m}, x, y, 0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The effort sanity check, callable attacks in the worst case, the fast pyramid upsampling
+# ---------------------------------------------------------------------------------------------
+
+def test_effort_curve_can_fail_a_broken_attack(trained, digits):
+    """On final iterates with fresh starts the check is not monotone by construction: an attack that steps DOWN the
+    loss more with every step leaves the model more accurate with more effort, and the check says so."""
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    budgets = [(1, 1), (5, 1), (20, 1)]
+    good = effort_curve(trained, x, y, 0.1, budgets, alpha=0.02)
+    assert effort_rises(good, 1 / len(y)) == [] and good[-1] < good[0]
+
+    def descent(model, xb, yb, eps, steps, generator):  # starts at a corner of the ball that hurts, then descends
+        xa = (xb + eps * _grad(model, xb, yb).sign()).clamp(0, 1)
+        for _ in range(steps):
+            xa = project_linf(xa - 0.02 * _grad(model, xa, yb).sign(), xb, eps)
+        return xa
+
+    bad = effort_curve(trained, x, y, 0.1, budgets, attack=descent)
+    assert effort_rises(bad, 1 / len(y)) != [], bad
+
+
+def test_effort_curve_runs_and_restarts(trained, digits):
+    x, y = digits.x_test[:60], digits.y_test[:60]
+    accs, runs = effort_curve(trained, x, y, 0.1, [(3, 1), (3, 3)], alpha=0.03, return_runs=True)
+    assert len(runs[0]) == 1 and len(runs[1]) == 3
+    assert accs[1] <= min(runs[1]) + 1e-9, "an example counts as broken if any restart fools the model"
+    assert effort_rises([0.5, 0.4, 0.45, 0.3], 0.01) == [2]
+    with pytest.raises(ValueError, match="left the eps-ball"):
+        effort_curve(trained, x, y, 0.1, [(1, 1)], attack=lambda m, xb, yb, e, s, g: (xb + 0.5).clamp(0, 1))
+
+
+def test_worst_case_accepts_attack_functions(trained, digits):
+    x, y = digits.x_test[:80], digits.y_test[:80]
+    x_f = fgsm(trained, x, y, 0.1)
+    by_spec = worst_case_accuracy(trained, x, y, 0.1, [{"attack": "fgsm"}])
+    by_function = worst_case_accuracy(trained, x, y, 0.1, [lambda m, xb, yb: fgsm(m, xb, yb, 0.1)])
+    stored = worst_case_accuracy(trained, x, y, 0.1, [lambda m, xb, yb: x_f])
+    assert by_spec == by_function == stored
+    with pytest.raises(ValueError, match="eps-ball"):
+        worst_case_accuracy(trained, x, y, 0.05, [lambda m, xb, yb: x_f])
+
+
+@pytest.mark.parametrize("size,scales", [(8, (8, 4, 2, 1)), (28, (28, 14, 7, 1)), ((6, 8), ((3, 4), (1, 1)))])
+def test_compose_pyramid_equals_nearest_interpolation(size, scales):
+    h, w = (size, size) if isinstance(size, int) else size
+    g = torch.Generator().manual_seed(0)
+    deltas = [torch.randn(3, 2, *((s, s) if isinstance(s, int) else s), generator=g) for s in scales]
+    want = sum(F.interpolate(d, size=(h, w), mode="nearest") for d in deltas)
+    assert torch.allclose(compose_pyramid(deltas, size), want, atol=1e-6)

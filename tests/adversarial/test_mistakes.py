@@ -7,7 +7,6 @@ pattern that the first line of the check's diagnosis must match). The patterns d
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.welcome.mistakes import assert_five_per_exercise, assert_rejected_and_named, row_ids
 from utils.adversarial import attacks as adv
 from utils.adversarial import checks as C
 from utils.adversarial.attacks import compose_pyramid
@@ -299,24 +299,13 @@ MISTAKES = [
 ]
 
 
-def diagnosis(message: str) -> str:
-    """The check's first line after the case label: the diagnosis that must name the mistake."""
-    first = message.splitlines()[0]
-    return first.split("': ", 1)[1] if "': " in first else first
-
-
-@pytest.mark.parametrize("exercise,mistake,wrong,pattern", MISTAKES, ids=[f"{e}: {m}" for e, m, *_ in MISTAKES])
+@pytest.mark.parametrize("exercise,mistake,wrong,pattern", MISTAKES, ids=row_ids(MISTAKES))
 def test_each_typical_mistake_is_rejected_and_named(exercise, mistake, wrong, pattern):
-    with pytest.raises(CheckFailed) as err:
-        CHECKS[exercise](wrong)
-    message = str(err.value)
-    assert re.search(pattern, diagnosis(message), re.S), f"{mistake}: the message does not name it:\n{message}"
-    assert not re.search(r"np\.(float|int|bool)|tensor\(\[?-?\d", message), f"print plain numbers: {message}"
+    assert_rejected_and_named(CHECKS[exercise], wrong, pattern, mistake)
 
 
 def test_every_exercise_has_at_least_five_mistakes():
-    counts = {e: sum(1 for row in MISTAKES if row[0] == e) for e in CHECKS}
-    assert all(n >= 5 for n in counts.values()), counts
+    assert_five_per_exercise(MISTAKES, CHECKS)
 
 
 @pytest.mark.parametrize("exercise", list(CHECKS))

@@ -11,6 +11,8 @@ Contents
 fgsm, pgd                    one-step and iterated L-inf attacks (random start, projection, clamping).
 robust_accuracy              accuracy under an attack, batched; worst case over restarts.
 worst_case_accuracy          per-example worst case over several attacks (evaluation hygiene).
+effort_curve, effort_rises   the "more effort never helps the model" sanity check, on final iterates with fresh
+                             random starts, so that a broken attack can fail it.
 compose_pyramid, pyramid_attack, pyramid_at_loss
                              multi-scale ("pyramid") perturbations of Herrmann et al. (CVPR 2022).
 madry_at_loss                the PGD adversarial-training loss of Madry et al. (ICLR 2018).
@@ -21,6 +23,7 @@ explore_epsilon, render_explorer
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -41,6 +44,9 @@ __all__ = [
     "robust_accuracy",
     "correct_under_attack",
     "worst_case_accuracy",
+    "last_iterate_pgd",
+    "effort_curve",
+    "effort_rises",
     "compose_pyramid",
     "pyramid_attack",
     "pyramid_budget",
@@ -303,22 +309,91 @@ def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
     return ok.float().mean().item()
 
 
+def last_iterate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+                     generator: torch.Generator | None = None, alpha: float | None = None) -> torch.Tensor:
+    """The final iterate of one PGD run from a random start (what :func:`effort_curve` measures by default)."""
+    return pgd(model, x, y, eps, alpha=alpha, steps=steps, generator=generator, keep_best=False)
+
+
+def effort_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                 budgets: Sequence[tuple[int, int]], attack: Callable | None = None, alpha: float | None = None,
+                 seed: int = 0, return_runs: bool = False) -> list[float] | tuple[list[float], list[list[float]]]:
+    """Accuracy under an attack's FINAL iterate for each ``(steps, restarts)`` budget: the data for the sanity check
+    "more attack effort never helps the model" that an attack can actually fail.
+
+    ``attack(model, x, y, eps, steps, generator) -> x_adv`` (default: :func:`last_iterate_pgd` with step ``alpha``)
+    is run ``restarts`` times per budget, each run with its own random start: budget ``b`` uses the generators
+    seeded ``seed + 1000 * b + r``, so no budget reuses another's start and a longer run does not contain a
+    shorter one. An example counts as broken if any restart's output fools the model; clean mistakes count as
+    broken. Unlike :func:`pgd` (which keeps any fooling iterate and reuses its start, so its accuracy cannot rise
+    with effort by construction), these numbers can rise. With ``return_runs`` it also returns, per budget, the
+    accuracy of each restart alone: their spread is the noise of the random start.
+    """
+    validate_attack_inputs(model, x, y, eps, "effort_curve")
+    if attack is None:
+        def attack(m, xb, yb, e, steps, generator):
+            return last_iterate_pgd(m, xb, yb, e, steps, generator, alpha)
+    with torch.no_grad():
+        clean = model(x).argmax(1) == y
+    accs, runs = [], []
+    for b, (steps, restarts) in enumerate(budgets):
+        _check_int(steps, "steps")
+        ok, single = clean.clone(), []
+        for r in range(_check_int(restarts, "restarts")):
+            g = torch.Generator().manual_seed(seed + 1000 * b + r)
+            xa = attack(model, x, y, eps, steps, g)
+            if (xa - x).abs().max() > eps + 1e-5 or xa.min() < -1e-6 or xa.max() > 1 + 1e-6:
+                raise ValueError("effort_curve: the attack left the eps-ball or the pixel range [0, 1]")
+            with torch.no_grad():
+                now = clean & (model(xa.detach()).argmax(1) == y)
+            ok &= now
+            single.append(now.float().mean().item())
+        accs.append(ok.float().mean().item())
+        runs.append(single)
+    return (accs, runs) if return_runs else accs
+
+
+def effort_rises(accs: Sequence[float], tolerance: float) -> list[int]:
+    """Indices ``i`` where ``accs[i]`` exceeds the lowest accuracy at any smaller budget by more than ``tolerance``:
+    the places where more effort helped the model, which a working attack does not allow beyond noise."""
+    rises, best = [], math.inf
+    for i, a in enumerate(accs):
+        if a > best + tolerance:
+            rises.append(i)
+        best = min(best, a)
+    return rises
+
+
 # ---------------------------------------------------------------------------------------------
 # Pyramid perturbations (Herrmann et al. 2022)
 # ---------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=32)
+def _upsampling_matrix(shapes: tuple[tuple[int, int], ...], size: tuple[int, int]) -> torch.Tensor:
+    """A 0/1 matrix (sum of s_h * s_w, H * W): row j of block k copies value j of a (s_h, s_w) delta onto its
+    nearest-neighbour block of the (H, W) image (the same indices as ``F.interpolate(mode="nearest")``)."""
+    h, w = size
+    blocks = []
+    for sh, sw in shapes:
+        rows = (torch.arange(h) * sh // h)[:, None] * sw + (torch.arange(w) * sw // w)[None, :]  # (H, W) -> source
+        m = torch.zeros(sh * sw, h * w)
+        m[rows.reshape(-1), torch.arange(h * w)] = 1.0
+        blocks.append(m)
+    return torch.cat(blocks, 0)
+
 
 def compose_pyramid(deltas: Sequence[torch.Tensor], size: int | tuple[int, int]) -> torch.Tensor:
     """Sum of per-scale perturbations, each upsampled (nearest neighbour) to ``size``.
 
     ``deltas[k]`` has shape (N, C, s_k, s_k): one value per block of the image at scale k, so a
     1x1 delta shifts the whole image, a 2x2 delta shifts each quadrant, and an 8x8 delta on an 8x8
-    image is an ordinary per-pixel perturbation.
+    image is an ordinary per-pixel perturbation. (The coarse scales are upsampled together by one
+    matrix product, which is several times faster than one interpolation per scale.)
     """
     if not deltas:
         raise ValueError("compose_pyramid needs at least one scale")
     size = (size, size) if isinstance(size, int) else tuple(size)
     first = deltas[0]
-    total = None
     for k, d in enumerate(deltas):
         if not isinstance(d, torch.Tensor) or d.dim() != 4:
             raise ValueError(f"deltas[{k}] must be a 4-D tensor (N, C, s, s), got "
@@ -328,7 +403,16 @@ def compose_pyramid(deltas: Sequence[torch.Tensor], size: int | tuple[int, int])
                              f"deltas[0] has {tuple(first.shape[:2])}")
         if d.shape[-2] > size[0] or d.shape[-1] > size[1]:
             raise ValueError(f"deltas[{k}] is {tuple(d.shape[-2:])}, larger than the image {size}")
-        up = F.interpolate(d, size=size, mode="nearest")
+    n, c = first.shape[:2]
+    total = None
+    for d in deltas:  # full-resolution deltas need no upsampling
+        if tuple(d.shape[-2:]) == size:
+            total = d if total is None else total + d
+    coarse = [d for d in deltas if tuple(d.shape[-2:]) != size]
+    if coarse:
+        u = _upsampling_matrix(tuple(tuple(d.shape[-2:]) for d in coarse), size).to(first.device, first.dtype)
+        flat = torch.cat([d.reshape(n, c, -1) for d in coarse], 2)
+        up = (flat @ u).reshape(n, c, *size)
         total = up if total is None else total + up
     return total
 
