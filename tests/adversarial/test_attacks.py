@@ -369,3 +369,15 @@ def test_compose_pyramid_equals_nearest_interpolation(size, scales):
     deltas = [torch.randn(3, 2, *((s, s) if isinstance(s, int) else s), generator=g) for s in scales]
     want = sum(F.interpolate(d, size=(h, w), mode="nearest") for d in deltas)
     assert torch.allclose(compose_pyramid(deltas, size), want, atol=1e-6)
+
+
+def test_buggy_pgd_fails_the_effort_check_against_fgsm(trained, digits):
+    from utils.adversarial.attacks import buggy_pgd
+
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    fgsm_acc = robust_accuracy(trained, x, y, 0.1, "fgsm")
+    for bug in ("sign flipped", "sign forgotten"):
+        acc = effort_curve(trained, x, y, 0.1, [(10, 1)], attack=buggy_pgd(bug, 0.02))[0]
+        assert acc > fgsm_acc + 0.1, (bug, acc, fgsm_acc)
+    with pytest.raises(ValueError, match="unknown bug"):
+        buggy_pgd("typo", 0.02)

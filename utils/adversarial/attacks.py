@@ -12,7 +12,7 @@ fgsm, pgd                    one-step and iterated L-inf attacks (random start, 
 robust_accuracy              accuracy under an attack, batched; worst case over restarts.
 worst_case_accuracy          per-example worst case over several attacks (evaluation hygiene).
 effort_curve, effort_rises   the "more effort never helps the model" sanity check, on final iterates with fresh
-                             random starts, so that a broken attack can fail it.
+                             random starts, so that a broken attack can fail it; buggy_pgd, two broken attacks.
 compose_pyramid, pyramid_attack, pyramid_at_loss
                              multi-scale ("pyramid") perturbations of Herrmann et al. (CVPR 2022).
 madry_at_loss                the PGD adversarial-training loss of Madry et al. (ICLR 2018).
@@ -47,6 +47,7 @@ __all__ = [
     "last_iterate_pgd",
     "effort_curve",
     "effort_rises",
+    "buggy_pgd",
     "compose_pyramid",
     "pyramid_attack",
     "pyramid_budget",
@@ -313,6 +314,34 @@ def last_iterate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: fl
                      generator: torch.Generator | None = None, alpha: float | None = None) -> torch.Tensor:
     """The final iterate of one PGD run from a random start (what :func:`effort_curve` measures by default)."""
     return pgd(model, x, y, eps, alpha=alpha, steps=steps, generator=generator, keep_best=False)
+
+
+BUGS = ("sign flipped", "sign forgotten")
+
+
+def buggy_pgd(bug: str, alpha: float) -> Callable:
+    """A PGD with one deliberate one-character bug, for the lesson's evaluation-hygiene check (never for reporting).
+
+    ``"sign flipped"`` steps DOWN the loss (``- alpha * sign(grad)``); ``"sign forgotten"`` steps along the raw
+    gradient (``+ alpha * grad``, whose entries are tiny). Returns ``attack(model, x, y, eps, steps, generator)`` in
+    the form :func:`effort_curve` takes: a random start in the ball, ``steps`` steps, the final iterate.
+    """
+    if bug not in BUGS:
+        raise ValueError(f"unknown bug {bug!r}; choose one of {BUGS}")
+    alpha = _check_number(alpha, "alpha", positive=True)
+
+    def attack(model, x, y, eps, steps, generator=None):
+        eps = validate_attack_inputs(model, x, y, eps, "buggy_pgd")
+        noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is not None else x.device)
+        x_adv = (x + (2 * noise.to(x.device) - 1) * eps).clamp(0.0, 1.0)
+        with _frozen(model):
+            for _ in range(steps):
+                g = _input_grad(model, x_adv, y)
+                step = -g.sign() if bug == "sign flipped" else g / len(x)  # the mean loss's gradient
+                x_adv = project_linf(x_adv + alpha * step, x, eps).detach()
+        return x_adv
+
+    return attack
 
 
 def effort_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
