@@ -38,3 +38,27 @@ def row_ids(table) -> list[str]:
 def assert_five_per_exercise(table, exercises) -> None:
     counts = {e: sum(1 for row in table if row[0] == e) for e in exercises}
     assert all(n >= 5 for n in counts.values()), f"each exercise needs at least five typical mistakes: {counts}"
+
+
+def assert_stub_not_implemented(check: Callable) -> None:
+    """The learner's untouched stub is reported as "not implemented yet", not as a failure."""
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError("Exercise: replace this line with your code")
+
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
+        check(stub)
+
+
+def assert_endless_loop_fails_quickly(check: Callable, timeout_s: float = 0.3, within_s: float = 10.0) -> None:
+    """A function that never returns fails the check with "did not finish", within a few seconds."""
+    import time
+
+    def loop(*args, **kwargs):
+        while True:
+            pass
+
+    start = time.monotonic()
+    with pytest.raises(CheckFailed, match="did not finish"):
+        check(loop, timeout_s=timeout_s)
+    assert time.monotonic() - start < within_s
