@@ -83,15 +83,18 @@ def attack_returns_tokens(model, text, label, table, k):
 
 
 def _greedy(model, text, label, table, k, *, stop_when_fooled=True, stop_when_stuck=True, remember=True,
-            use_prediction=False):
+            use_prediction=False, tie_is_fooled=False, first_occurrence=False):
     tokens, changed = T.tokenize(text), set()
     if use_prediction:
         label = int(model.predict([text]).item())
     p_true = model.predict_proba([T.detokenize(tokens)])[0, label].item()
     for _ in range(k):
-        if stop_when_fooled and p_true < 0.5:
+        if stop_when_fooled and (p_true <= 0.5 if tie_is_fooled else p_true < 0.5):
             break
-        swaps = [(i, s) for i, t in enumerate(tokens) if not (remember and i in changed) for s in table.get(t, [])]
+        spots = [(i, t) for i, t in enumerate(tokens) if not (remember and i in changed)]
+        if first_occurrence:   # only the first unchanged occurrence of each word
+            spots = [(i, t) for i, t in spots if (i, t) == next(p for p in spots if p[1] == t)]
+        swaps = [(i, s) for i, t in spots for s in table.get(t, [])]
         if not swaps:
             break
         probs = model.predict_proba([T.detokenize(tokens[:i] + [s] + tokens[i + 1:]) for i, s in swaps])[:, label]
@@ -122,23 +125,7 @@ def attack_reswaps_changed_positions(model, text, label, table, k):  # forgets w
 
 
 def attack_stops_at_a_tie(model, text, label, table, k):  # treats P(true label) = 0.5 as already fooled
-    tokens, changed = T.tokenize(text), set()
-    p_true = model.predict_proba([text])[0, label].item()
-    for _ in range(k):
-        if p_true <= 0.5:
-            break
-        swaps = [(i, s) for i, t in enumerate(tokens) if i not in changed for s in table.get(t, [])]
-        if not swaps:
-            break
-        probs = model.predict_proba([T.detokenize(tokens[:i] + [s] + tokens[i + 1:]) for i, s in swaps])[:, label]
-        j = int(torch.argmin(probs))
-        if probs[j].item() >= p_true:
-            break
-        i, s = swaps[j]
-        tokens[i] = s
-        changed.add(i)
-        p_true = probs[j].item()
-    return T.detokenize(tokens)
+    return _greedy(model, text, label, table, k, tie_is_fooled=True)
 
 
 def attack_joins_with_spaces(model, text, label, table, k):  # " ".join(tokens): a space before the full stop
@@ -546,27 +533,7 @@ def step_with_tensor_labels(model, optimizer, texts, labels, attack):  # labels 
 
 
 def attack_first_occurrence(model, text, label, table, k):  # swaps the first unchanged occurrence of a word:
-    tokens, changed = T.tokenize(text), set()                   # for a bag of words the same probabilities
-    p_true = model.predict_proba([text])[0, label].item()
-    for _ in range(k):
-        if p_true < 0.5:
-            break
-        firsts = {}
-        for i, t in enumerate(tokens):
-            if i not in changed:
-                firsts.setdefault(t, i)
-        swaps = [(i, s) for t, i in firsts.items() for s in table.get(t, [])]
-        if not swaps:
-            break
-        probs = model.predict_proba([T.detokenize(tokens[:i] + [s] + tokens[i + 1:]) for i, s in swaps])[:, label]
-        j = int(torch.argmin(probs))
-        if probs[j].item() >= p_true:
-            break
-        i, s = swaps[j]
-        tokens[i] = s
-        changed.add(i)
-        p_true = probs[j].item()
-    return T.detokenize(tokens)
+    return _greedy(model, text, label, table, k, first_occurrence=True)  # for a bag of words the same probabilities
 
 
 def step_attacks_a_frozen_copy(model, optimizer, texts, labels, attack):  # the same attack on an exact copy
