@@ -181,3 +181,28 @@ def test_phenomenon_table_and_plenty_error():
     assert errs.shape == (1,) and 0 <= errs[0] < 0.5
     e = D.phenomenon_errors(D.fit_model(task.sample(50, 0), steps=5), task.sample(20, 1, phenomena=np.zeros(20, int)), 3)
     assert np.isnan(e[1]) and np.isnan(e[2]) and 0 <= e[0] <= 1
+
+
+def test_error_by_count_and_collected_stats():
+    res = D.compare_strategies(D.dynamic_annotator, seeds=(0,), oracle=True, **SMALL)
+    table = D.error_by_count(res, edges=(0, 5, 20))
+    assert set(table) == set(res)
+    for name, rows in table.items():
+        assert [r[0] for r in rows] == ["0-4", "5-19", "20+"]
+        assert sum(r[1] for r in rows) == 40, "every phenomenon of the run falls in exactly one bin"
+        run = res[name][0]
+        big = run.train_counts >= 20
+        if big.any():
+            assert rows[2][2] == pytest.approx(run.phenomenon_error[big].mean())
+    with pytest.raises(ValueError, match="increasing"):
+        D.error_by_count(res, edges=(5, 5))
+    stats = D.collected_stats(res, min_examples=1)
+    assert np.isnan(D.collected_stats(res, min_examples=10_000)["non-adversarial"][1]), "no phenomenon qualifies: NaN"
+    task = D.PhenomenaTask(seed=0)
+    c = res["non-adversarial"][0].collected
+    dist = np.abs(np.einsum("nd,nd->n", c.x[:, -2:], task.rules[c.phenomenon])).mean()
+    assert stats["non-adversarial"][0] == pytest.approx(dist)
+    assert all(0 <= s[1] <= 0.5 for s in stats.values())
+    c = res["static adversarial"][0].collected
+    pos = [c.y[c.phenomenon == p].mean() for p in range(40) if (c.phenomenon == p).sum() >= 1]
+    assert stats["static adversarial"][1] == pytest.approx(np.mean(np.abs(np.array(pos) - 0.5)))

@@ -83,15 +83,18 @@ def attack_returns_tokens(model, text, label, table, k):
 
 
 def _greedy(model, text, label, table, k, *, stop_when_fooled=True, stop_when_stuck=True, remember=True,
-            use_prediction=False):
+            use_prediction=False, tie_is_fooled=False, first_occurrence=False):
     tokens, changed = T.tokenize(text), set()
     if use_prediction:
         label = int(model.predict([text]).item())
     p_true = model.predict_proba([T.detokenize(tokens)])[0, label].item()
     for _ in range(k):
-        if stop_when_fooled and p_true < 0.5:
+        if stop_when_fooled and (p_true <= 0.5 if tie_is_fooled else p_true < 0.5):
             break
-        swaps = [(i, s) for i, t in enumerate(tokens) if not (remember and i in changed) for s in table.get(t, [])]
+        spots = [(i, t) for i, t in enumerate(tokens) if not (remember and i in changed)]
+        if first_occurrence:   # only the first unchanged occurrence of each word
+            spots = [(i, t) for i, t in spots if (i, t) == next(p for p in spots if p[1] == t)]
+        swaps = [(i, s) for i, t in spots for s in table.get(t, [])]
         if not swaps:
             break
         probs = model.predict_proba([T.detokenize(tokens[:i] + [s] + tokens[i + 1:]) for i, s in swaps])[:, label]
@@ -115,6 +118,18 @@ def attack_applies_useless_swaps(model, text, label, table, k):  # keeps swappin
 
 def attack_predicted_label(model, text, label, table, k):  # attacks the model's prediction, not the true label
     return _greedy(model, text, label, table, k, use_prediction=True)
+
+
+def attack_reswaps_changed_positions(model, text, label, table, k):  # forgets which positions it changed
+    return _greedy(model, text, label, table, k, remember=False)
+
+
+def attack_stops_at_a_tie(model, text, label, table, k):  # treats P(true label) = 0.5 as already fooled
+    return _greedy(model, text, label, table, k, tie_is_fooled=True)
+
+
+def attack_joins_with_spaces(model, text, label, table, k):  # " ".join(tokens): a space before the full stop
+    return " ".join(T.tokenize(T.greedy_attack(model, text, label, table, k)))
 
 
 # ------------------------------------------------------------- exercise 2: adversarial_training_step
@@ -203,6 +218,29 @@ def step_returns_loss_after(model, optimizer, texts, labels, attack):
                                                  torch.tensor(list(labels) * 2)).item()
 
 
+def step_sum_reduction(model, optimizer, texts, labels, attack):
+    adv = [attack(model, t, y) for t, y in zip(texts, labels)]
+    logits = model(*model.pack(list(texts) + adv))
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(list(labels) * 2), reduction="sum")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_two_steps(model, optimizer, texts, labels, attack):  # one step on the clean, one on the attacked
+    adv = [attack(model, t, y) for t, y in zip(texts, labels)]
+    total = _loss_step(model, optimizer, list(texts), list(labels))
+    total += _loss_step(model, optimizer, adv, list(labels))
+    return total / 2
+
+
+def step_only_changed(model, optimizer, texts, labels, attack):  # keeps only the attacked copies that changed
+    adv = [attack(model, t, y) for t, y in zip(texts, labels)]
+    keep = [(a, y) for a, t, y in zip(adv, texts, labels) if a != t]
+    return _loss_step(model, optimizer, list(texts) + [a for a, _ in keep], list(labels) + [y for _, y in keep])
+
+
 # ----------------------------------------------------------------- exercise 3: dynamic_annotator
 
 def ann_no_filter(task, model, budget, tries, rng):  # non-adversarial: ignores the model
@@ -251,6 +289,38 @@ def ann_slots_mixed_up(task, model, budget, tries, rng):  # reshapes to (tries, 
     wrong = (model.predict(c.x) != c.y).reshape(tries, budget).T
     pick = np.where(wrong.any(1), wrong.argmax(1), tries - 1)
     return c[np.arange(budget) * tries + pick]
+
+
+def ann_unseeded(task, model, budget, tries, rng):  # a fresh unseeded generator: runs cannot be repeated
+    return D.dynamic_annotator(task, model, budget, tries, np.random.default_rng())
+
+
+def ann_pools_across_slots(task, model, budget, tries, rng):  # every fooling candidate first, whatever its slot
+    c = task.propose(budget * tries, rng)
+    wrong = np.flatnonzero(model.predict(c.x) != c.y)
+    idx = np.concatenate([wrong, np.setdiff1d(np.arange(len(c)), wrong)])[:budget]
+    return c[idx]
+
+
+def _ann_pick(task, model, budget, tries, rng, *, last_fool=False, fallback=None, per_slot=None):
+    t = per_slot or tries
+    c = task.propose(budget * t, rng)
+    wrong = (model.predict(c.x) != c.y).reshape(budget, t)
+    first = t - 1 - wrong[:, ::-1].argmax(1) if last_fool else wrong.argmax(1)
+    pick = np.where(wrong.any(1), first, t - 1 if fallback is None else fallback)
+    return c[np.arange(budget) * t + pick]
+
+
+def ann_last_fooling_try(task, model, budget, tries, rng):
+    return _ann_pick(task, model, budget, tries, rng, last_fool=True)
+
+
+def ann_falls_back_to_first(task, model, budget, tries, rng):
+    return _ann_pick(task, model, budget, tries, rng, fallback=0)
+
+
+def ann_one_try_fewer(task, model, budget, tries, rng):  # range(tries - 1): an off-by-one
+    return _ann_pick(task, model, budget, tries, rng, per_slot=max(tries - 1, 1))
 
 
 # ------------------------------------------------------------------ exercise 4: collection_rounds
@@ -329,6 +399,9 @@ MISTAKES = [
     ("greedy_attack", "never stops when the model is fooled", attack_never_stops_when_fooled, "already"),
     ("greedy_attack", "applies swaps that do not help", attack_applies_useless_swaps, "did not lower P(true label)"),
     ("greedy_attack", "attacks the predicted label", attack_predicted_label, "already gets"),
+    ("greedy_attack", "re-swaps positions it already changed", attack_reswaps_changed_positions, "changed that position twice"),
+    ("greedy_attack", "stops at P(true label) <= 0.5, a tie", attack_stops_at_a_tie, "exactly undecided"),
+    ("greedy_attack", "' '.join(tokens) instead of T.detokenize", attack_joins_with_spaces, "' '.join(tokens)"),
     ("adversarial_training_step", "model's predictions as labels", step_model_labels, "model's predictions as labels"),
     ("adversarial_training_step", "attacked sentences only", step_only_adversarial, "leaves out the clean"),
     ("adversarial_training_step", "never attacks", step_no_attack, "never called `attack`"),
@@ -341,14 +414,22 @@ MISTAKES = [
     ("adversarial_training_step", "loss from predict_proba", step_probabilities, "no gradient"),
     ("adversarial_training_step", "returns the loss tensor", step_returns_tensor, "Python float"),
     ("adversarial_training_step", "returns the loss after the step", step_returns_loss_after, "loss before the step"),
+    ("adversarial_training_step", "reduction='sum'", step_sum_reduction, "reduction='sum'"),
+    ("adversarial_training_step", "two optimizer steps", step_two_steps, "two optimizer steps"),
+    ("adversarial_training_step", "drops attacked copies that did not change", step_only_changed, "could not change"),
     ("dynamic_annotator", "no filter (non-adversarial)", ann_no_filter, "about what ordinary examples"),
     ("dynamic_annotator", "keeps what the model gets right", ann_keeps_right, "gets RIGHT"),
     ("dynamic_annotator", "labels from the model", ann_model_labels, "not the true labels"),
     ("dynamic_annotator", "drops slots with no fooling try", ann_only_fooling, "submit its last try"),
-    ("dynamic_annotator", "ignores the tries limit", ann_until_fooled, "more than budget * tries"),
+    ("dynamic_annotator", "ignores the tries limit", ann_until_fooled, "kept drawing until"),
     ("dynamic_annotator", "one fooling example repeated", ann_duplicates, "duplicates"),
     ("dynamic_annotator", "a new fixed-seed generator", ann_fixed_seed, "same examples"),
     ("dynamic_annotator", "slots mixed up by the reshape", ann_slots_mixed_up, "fool the model"),
+    ("dynamic_annotator", "a fresh unseeded generator", ann_unseeded, "seeded alike"),
+    ("dynamic_annotator", "pools fooling candidates across slots", ann_pools_across_slots, "pooled"),
+    ("dynamic_annotator", "submits the last fooling try", ann_last_fooling_try, "FIRST try that fools"),
+    ("dynamic_annotator", "falls back to the first try", ann_falls_back_to_first, "submitted the FIRST try"),
+    ("dynamic_annotator", "one try fewer per slot", ann_one_try_fewer, "gave up after"),
     ("collection_rounds", "static attacks the latest model", loop_static_attacks_latest, "round-0 model in every round"),
     ("collection_rounds", "dynamic attacks the round-0 model", loop_dynamic_attacks_round0, "LATEST model"),
     ("collection_rounds", "dynamic one round late", loop_dynamic_one_round_late, "LATEST model"),
@@ -451,6 +532,27 @@ def step_with_tensor_labels(model, optimizer, texts, labels, attack):  # labels 
     return float(loss.item())
 
 
+def attack_first_occurrence(model, text, label, table, k):  # swaps the first unchanged occurrence of a word:
+    return _greedy(model, text, label, table, k, first_occurrence=True)  # for a bag of words the same probabilities
+
+
+def step_attacks_a_frozen_copy(model, optimizer, texts, labels, attack):  # the same attack on an exact copy
+    frozen = copy.deepcopy(model)
+    adv = [attack(frozen, t, y) for t, y in zip(texts, labels)]
+    return _loss_step(model, optimizer, list(texts) + adv, list(labels) * 2)
+
+
+def ann_stops_at_first_fool(task, model, budget, tries, rng):  # draws one candidate at a time, no waste
+    picked = []
+    for _ in range(budget):
+        for j in range(tries):
+            c = task.propose(1, rng)
+            if model.predict(c.x)[0] != c.y[0] or j == tries - 1:
+                picked.append(c)
+                break
+    return D.Batch.concat(picked)
+
+
 def ann_loop_version(task, model, budget, tries, rng):
     picked = []
     for _ in range(budget):
@@ -475,9 +577,12 @@ def loop_with_index(task, strategy, annotator, data, fit, rounds, budget, tries,
 
 
 @pytest.mark.parametrize("exercise, variant", [("greedy_attack", attack_loop_order),
+                                               ("greedy_attack", attack_first_occurrence),
                                                ("adversarial_training_step", step_sum_over_halves),
                                                ("adversarial_training_step", step_with_tensor_labels),
+                                               ("adversarial_training_step", step_attacks_a_frozen_copy),
                                                ("dynamic_annotator", ann_loop_version),
+                                               ("dynamic_annotator", ann_stops_at_first_fool),
                                                ("collection_rounds", loop_with_index)])
 def test_check_accepts_an_honest_variant(exercise, variant):
     CHECKS[exercise](variant)

@@ -239,6 +239,12 @@ def test_family_behaviour(syn):
     typo = T.add_typos("wonderful acting", 0, n_words=2)
     assert typo != "wonderful acting" and len(T.tokenize(typo)) == 2
     assert T.add_typos("a an to", 0) == "a an to", "words shorter than 3 letters are left alone"
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="whole number >= 0"):
+            T.swap_synonyms(s, 0, syn, k=bad)
+        with pytest.raises(ValueError, match="whole number >= 0"):
+            T.add_typos(s, 0, n_words=bad)
+    assert T.swap_synonyms(s, 0, syn, k=0) == s
     assert T.add_distractor("", 0) in T.DISTRACTORS
     assert T.add_distractor("great.", 0).startswith("great. ")
     assert T.add_contrast("", 0) == ""

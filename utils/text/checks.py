@@ -23,8 +23,8 @@ import torch
 from utils.checks import Case, CheckFailed, expect, plain, run_check
 from utils.text.collection import (STRATEGIES, Batch, MLPModel, PhenomenaTask, collection_rounds, dynamic_annotator,
                                    fit_model)
-from utils.text.sentiment import (TextClassifier, Vocab, adversarial_training_step, greedy_attack, load_sentiment,
-                                  load_synonyms, make_text_model, tokenize, train_text_model)
+from utils.text.sentiment import (TextClassifier, Vocab, adversarial_training_step, detokenize, greedy_attack,
+                                  load_sentiment, load_synonyms, make_text_model, tokenize, train_text_model)
 
 __all__ = ["check_greedy_attack", "check_adversarial_training_step", "check_dynamic_annotator",
            "check_collection_rounds"]
@@ -70,6 +70,19 @@ _WRONG_FROM_THE_START = [("the steak was not boring.", 1), ("the plot was not in
                          ("the film was not bad.", 1), ("the service was not good.", 0)]
 
 
+@functools.lru_cache(maxsize=1)
+def _undecided_model() -> TextClassifier:
+    """A model that is exactly undecided (P = 0.5) on any sentence without 'dull', and negative with it."""
+    with torch.random.fork_rng():    # the constructor draws random weights: leave the caller's generator alone
+        model = TextClassifier(Vocab(["the", "film", "was", "great", "dull", "."]), dim=2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.embedding.weight[model.vocab.stoi["dull"], 0] = 1.0
+        model.head.weight[0, 0] = 4.0
+    return model
+
+
 def _p_true(model, text: str, label: int) -> float:
     return model.predict_proba([text])[0, label].item()
 
@@ -105,6 +118,10 @@ def _attack_validator(model, text: str, label: int, table, k: int, collect: list
             return ("raised P",
                     f"your sentence makes the model MORE sure of the true label ({detail}): at every step keep the "
                     f"swap that LOWERS P(true label) the most (argmin, not argmax)", detail, p_got - p0)
+        if n_got < n_ref and p0 == 0.5 and n_got == 0:
+            return ("stopped at a tie",
+                    f"the model is exactly undecided on {text!r} (P(true label) = 0.5) and your attack stopped there: "
+                    f"a tie is not a mistake yet. Stop only when P(true label) < 0.5 (strictly), as the instructions say")
         if n_got < n_ref:
             return ("stopped early",
                     f"your attack stopped after {n_got} change(s) on {text!r} (P(true) {p_got:.3f}) while the model "
@@ -124,6 +141,9 @@ def _attack_validator(model, text: str, label: int, table, k: int, collect: list
     def validate(got) -> None:
         expect(isinstance(got, str), f"return the adversarial sentence as one string (T.detokenize(tokens)), got "
                                      f"{_describe(got)}")
+        expect(got == detokenize(tokenize(got)),
+               f"your sentence {got!r} is not joined the way T.detokenize(tokens) joins it ({detokenize(tokenize(got))!r}): "
+               f"' '.join(tokens) puts a space before punctuation; return T.detokenize(tokens)")
         new = tokenize(got)
         expect(len(new) == len(orig), f"the attack must replace words one for one; {text!r} has {len(orig)} tokens "
                                       f"but your sentence {got!r} has {len(new)}")
@@ -187,8 +207,19 @@ def check_greedy_attack(greedy_attack_fn, *, timeout_s: float = CHECK_SECONDS) -
     for text in ["", "the parking was fine.", "zzz qqq ... !!"]:
         cases.append(Case(f"no substitutable word: {text!r} comes back unchanged", args=(one, text, 1, 2),
                           validate=_attack_validator(model, text, 1, table, 2)))
+    tie = _undecided_model()
+    cases.append(Case("a model exactly undecided (P = 0.5) on 'the film was great.'", args=("tie", None, 1, 1),
+                      validate=_attack_validator(tie, "the film was great.", 1, {"great": ["dull"]}, 1)))
+    chained = {"great": ["fine"], "fine": ["awful"]}   # a replacement that has replacements of its own
+    text = "the film was great and the acting was good."
+    cases.append(Case(f"a table where 'great' -> 'fine' -> 'awful', k=2, on {text!r}", args=("chained", text, 1, 2),
+                      validate=_attack_validator(model, text, 1, chained, 2)))
 
     def call(mode, text, label, k):
+        if mode == "tie":
+            return greedy_attack_fn(tie, "the film was great.", label, {"great": ["dull"]}, k)
+        if mode == "chained":
+            return greedy_attack_fn(model, text, label, chained, k)
         if mode == one:
             return greedy_attack_fn(model, text, label, table, k)
         return [greedy_attack_fn(model, t, y, table, k) for t, y in _ATTACK_SENTENCES]
@@ -273,13 +304,36 @@ def _step_validator(base: TextClassifier, texts, labels, table, k):
         yield ([s + 2 * (r - s) for s, r in zip(start, ref)],
                "your update is twice the expected size: average the cross-entropy over all 2B sentences (or halve "
                "the sum of the clean and the attacked mean)")
+        n = 2 * len(texts)
+        yield ([s + n * (r - s) for s, r in zip(start, ref)],
+               f"your update is {n} times the expected size, the number of sentences: you summed the cross-entropy "
+               f"(reduction='sum'); take its mean over all 2B sentences (the default reduction)")
+        changed = [(a, y) for a, t, y in zip(adv, texts, labels) if a != t]
+        if len(changed) < len(texts):
+            yield (_sgd_step(base, list(texts) + [a for a, _ in changed], labels + [y for _, y in changed]),
+                   "you left out the attacked copies that the attack could not change: train on all 2B sentences, "
+                   "clean and attacked, even where the attacked copy equals the clean one (otherwise the loss weighs "
+                   "sentences differently depending on the attack's success)")
+        for first, second, order in ((list(texts), adv, "the clean, then the attacked"),
+                                     (adv, list(texts), "the attacked, then the clean")):
+            m = copy.deepcopy(base)
+            opt = torch.optim.SGD(m.parameters(), lr=_LR)
+            for xs in (first, second):
+                loss = torch.nn.functional.cross_entropy(m(*m.pack(xs)), torch.tensor(labels))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            yield (_params(m), f"you took two optimizer steps ({order} sentences): take ONE step on the mean "
+                               f"cross-entropy over all 2B sentences together")
 
     def validate(got) -> None:
         model, out, calls = got["model"], got["out"], got["calls"]
         expect(len(calls) > 0, "you never called `attack`: attack every sentence of the batch with "
                                "attack(model, text, label) before the update")
-        expect(all(c[0] is model for c in calls), "attack the model you are training (the `model` argument), "
-                                                  "not another one")
+        others = [c for c in calls if c[0] is not model]
+        expect(all(c[3] is not None and _close(c[3], start, atol=0) for c in others),
+               "attack the model you are training (the `model` argument, or an exact copy of it as it is before the "
+               "step), not another one")
         used = [(c[1], c[2]) for c in calls]
         expect(Counter(t for t, _ in used) == Counter(texts),
                f"attack each sentence of the batch exactly once: you called attack {len(calls)} times for "
@@ -313,7 +367,8 @@ def check_adversarial_training_step(adversarial_training_step_fn, *, timeout_s: 
     return that loss. Compared with :func:`utils.text.sentiment.adversarial_training_step` under plain SGD."""
     base = _check_model()
     table = load_synonyms()
-    batches = [("8 sentences, greedy attack k=1", _ATTACK_SENTENCES[:8], 1),
+    batches = [("8 sentences and one the attack cannot change, greedy attack k=1",
+                _ATTACK_SENTENCES[:8] + [("the parking was fine.", 1)], 1),
                ("6 other sentences, greedy attack k=2", _ATTACK_SENTENCES[10:16], 2),
                ("a batch of one sentence", _ATTACK_SENTENCES[4:5], 1)]
     cases = [Case(label, args=(tuple(t for t, _ in items), tuple(y for _, y in items), k),
@@ -381,7 +436,7 @@ def _annotator_setup() -> tuple[PhenomenaTask, MLPModel, float]:
     return task, model, err
 
 
-def _annotator_validator(task, model, budget, tries, err, what):
+def _annotator_validator(task, model, budget, tries, err, what, counter: _CountingTask | None = None):
     ref = dynamic_annotator(task, model, budget, tries, np.random.default_rng(99))   # the trusted annotator
     ref_rate = float((np.asarray(model.predict(ref.x)) != ref.y).mean())
 
@@ -397,6 +452,16 @@ def _annotator_validator(task, model, budget, tries, err, what):
         expect(len(np.unique(got.x, axis=0)) >= 0.9 * budget,
                "many examples are duplicates: each slot needs its own proposals, not copies of one fooling example")
         rate = float((np.asarray(model.predict(got.x)) != got.y).mean())
+        if tries > 1 and rate - ref_rate > 0.08:
+            if counter is not None and counter.drawn < budget * tries:
+                raise CheckFailed(f"{rate:.0%} of your examples fool the model, more than an annotator with {tries} "
+                                  f"tries per slot can reach (the trusted annotator: {ref_rate:.0%}): you kept drawing "
+                                  f"until a candidate fools the model. A slot gets at most `tries` candidates; when none "
+                                  f"of them fools the model it submits its last one")
+            raise CheckFailed(f"{rate:.0%} of your examples fool the model, more than an annotator with {tries} tries "
+                              f"per slot can reach (the trusted annotator: {ref_rate:.0%}): you pooled the fooling "
+                              f"candidates of all slots. Each slot chooses among its OWN `tries` candidates; when none "
+                              f"of them fools the model it submits its last one")
         if ref_rate - rate > 0.1:
             if rate < 0.5 * err:
                 raise CheckFailed(f"only {rate:.0%} of your examples fool the model, fewer than random natural examples "
@@ -415,16 +480,83 @@ def _fresh_draws(got) -> None:
                                          "`rng` you are given (task.propose(n, rng)), never from a new seed")
 
 
+def _reproducible(got) -> None:
+    a, b = got
+    expect(isinstance(a, Batch) and isinstance(b, Batch), "return a Batch from each call")
+    expect(len(a) == len(b) and np.array_equal(a.x, b.x),
+           "two calls with generators seeded alike returned different examples: your annotator draws from a generator "
+           "of its own (np.random.default_rng() or np.random), so a run cannot be repeated; draw only from the `rng` "
+           "you are given (task.propose(n, rng))")
+
+
+class _SerialTask:
+    """A fake task for the annotator: candidate number ``s`` (in drawing order, however the draws are split into
+    calls) carries ``s`` in ``x[:, 0]`` and in ``phenomenon``; the fake model gets it wrong when ``fools[s]``."""
+
+    def __init__(self, fools: np.ndarray):
+        self.fools, self.drawn = fools, 0
+
+    def propose(self, n, rng):
+        n = int(n)
+        if self.drawn + n > len(self.fools):
+            raise CheckFailed(f"you drew more than budget * tries = {len(self.fools)} candidates: each slot gets at "
+                              f"most `tries` attempts, then you submit the last one")
+        s = np.arange(self.drawn, self.drawn + n)
+        self.drawn += n
+        return Batch(np.stack([s, np.zeros(n)], 1), np.zeros(n), s)
+
+    def predict(self, x):   # the fake model
+        s = np.asarray(x)[:, 0].astype(int)
+        return self.fools[s].astype(np.int64)
+
+
+def _slot_rules_validator(fools: np.ndarray, budget: int, tries: int):
+    """Replay the annotator's choices slot by slot: the first fooling candidate of the slot, else its last one.
+
+    Slots are the blocks of ``tries`` candidates when the annotator drew all ``budget * tries`` of them; an annotator
+    that stops drawing at a slot's first fooling candidate (fewer draws) starts the next slot right after it."""
+    def validate(got) -> None:
+        task, out = got
+        expect(isinstance(out, Batch), f"return a Batch(x, y, phenomenon), as task.propose does, got {_describe(out)}")
+        expect(len(out) == budget, f"return exactly budget={budget} examples (one per slot), got {len(out)}")
+        chosen = [int(v) for v in out.phenomenon]
+        expect(all(a < b for a, b in zip(chosen, chosen[1:])),
+               "your examples are not in slot order (the fooling ones first, then the others): you pooled the "
+               "candidates of all slots. Each slot chooses among its OWN `tries` candidates, in the order drawn")
+        lazy = task.drawn < budget * tries
+        start = 0
+        for b, c in enumerate(chosen):
+            block = range(start, start + tries)
+            if c not in block:
+                raise CheckFailed(f"slot {b + 1}'s example is candidate {c + 1}, outside that slot's {tries} tries "
+                                  f"(candidates {start + 1}-{start + tries}): each slot chooses among its own `tries` "
+                                  f"candidates")
+            before = [j for j in range(start, c) if fools[j]]
+            if before:
+                raise CheckFailed(f"in slot {b + 1} you submitted try {c - start + 1}, but try {before[0] - start + 1} "
+                                  f"already fooled the model: submit the FIRST try that fools it, not a later one")
+            if not fools[c] and c != start + tries - 1:
+                if c == start:
+                    raise CheckFailed(f"in slot {b + 1} none of the {tries} tries fools the model and you submitted "
+                                      f"the FIRST try: submit the LAST one (try {tries})")
+                raise CheckFailed(f"in slot {b + 1} you gave up after {c - start + 1} of {tries} tries: a slot gets "
+                                  f"all `tries` attempts before it settles for a candidate that does not fool the model "
+                                  f"(then the last one)")
+            start = c + 1 if lazy else start + tries
+    return validate
+
+
 def check_dynamic_annotator(dynamic_annotator_fn, *, timeout_s: float = CHECK_SECONDS) -> None:
     """``dynamic_annotator(task, model, budget, tries, rng) -> Batch``: ``budget`` examples; for each, up to
     ``tries`` proposals, submitting the first that ``model`` gets wrong (else the last one). Compared with
     :func:`utils.text.collection.dynamic_annotator` by the share of examples that fool the model."""
     task, model, err = _annotator_setup()
-    budget, tries = 200, 8
+    budget, tries = 1000, 8   # large enough that the share of fooling examples is known within a few points
+    counter = _CountingTask(task, budget * tries)
     cases = [
         Case(f"a model with {err:.0%} natural error, budget {budget}, {tries} tries",
-             args=("one", _CountingTask(task, budget * tries), model, budget, tries, np.random.default_rng(3)),
-             validate=_annotator_validator(task, model, budget, tries, err, f"{tries} tries each")),
+             args=("one", counter, model, budget, tries, np.random.default_rng(3)),
+             validate=_annotator_validator(task, model, budget, tries, err, f"{tries} tries each", counter)),
         Case("one try each: still budget examples",
              args=("one", _CountingTask(task, 50), model, 50, 1, np.random.default_rng(4)),
              validate=_annotator_validator(task, model, 50, 1, err, "one try each")),
@@ -434,9 +566,22 @@ def check_dynamic_annotator(dynamic_annotator_fn, *, timeout_s: float = CHECK_SE
         Case("two rounds with the same generator give new examples",
              args=("two", _CountingTask(task, 2 * 20 * 4), model, 20, 4, np.random.default_rng(6)),
              validate=_fresh_draws),
+        Case("two generators seeded alike give the same examples",
+             args=("seeded", _CountingTask(task, 2 * 20 * 4), model, 20, 4, 7), validate=_reproducible),
     ]
+    fools = np.random.default_rng(8).random(30 * 4) < 0.3       # about a quarter of the slots have no fooling try
+    fools[:8] = [False, False, False, True, False, True, False, True]   # slot 1: its last try; slot 2: two fool
+    fools[8:12] = False                                                 # slot 3: none fools
+    cases.append(Case("30 slots of 4 tries, a fake model that is fooled by known candidates: which try is submitted",
+                      args=("serial", fools, None, 30, 4, 9), validate=_slot_rules_validator(fools, 30, 4)))
 
     def call(mode, t, m, b, k, rng):
+        if mode == "serial":
+            task = _SerialTask(t)
+            return task, dynamic_annotator_fn(task, task, b, k, np.random.default_rng(rng))
+        if mode == "seeded":
+            return (dynamic_annotator_fn(t, m, b, k, np.random.default_rng(rng)),
+                    dynamic_annotator_fn(t.task, m, b, k, np.random.default_rng(rng)))
         if mode == "one":
             return dynamic_annotator_fn(t, m, b, k, rng)
         return dynamic_annotator_fn(t, m, b, k, rng), dynamic_annotator_fn(t, m, b, k, rng)

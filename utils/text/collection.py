@@ -35,8 +35,9 @@ collection buys by steering examples towards the model's errors from what coveri
 
 Where the simulation departs from the paper
 -------------------------------------------
-An adversarial example here is a natural example that the target model happens to get wrong: same distribution,
-correct label, nothing harder about it. Real adversarial examples are written to be hard and differ from ordinary
+An adversarial example here is drawn from the same natural stream and keeps its correct label; it differs from an
+ordinary example only by being selected (the target model gets it wrong), which places it nearer its phenomenon's
+true boundary (see :func:`collected_stats`). Nothing harder, stranger or mislabelled is written. Real adversarial examples are written to be hard and differ from ordinary
 ones (Wallace et al. find them more difficult and more diverse). The simulation therefore favours adversarial
 collection from the first round, where the paper finds non-adversarial collection more effective in the short term.
 """
@@ -50,7 +51,8 @@ import numpy as np
 
 __all__ = ["Batch", "PhenomenaTask", "MLPModel", "fit_model", "dynamic_annotator", "collection_rounds",
            "EvenCoverage", "ORACLE", "run_collection", "compare_strategies", "plenty_error", "phenomenon_errors",
-           "phenomenon_table", "STRATEGIES", "round_gains", "plot_collection", "summarise_curves"]
+           "phenomenon_table", "STRATEGIES", "round_gains", "plot_collection", "summarise_curves", "error_by_count",
+           "collected_stats"]
 
 STRATEGIES = ("non-adversarial", "static adversarial", "dynamic adversarial")
 
@@ -421,6 +423,54 @@ def phenomenon_table(results: dict[str, list[CollectionRun]], frequencies: np.nd
         errs = np.mean([r.phenomenon_error for r in runs], axis=0)
         table[name] = ([float(counts[a - 1:b].mean()) for a, b in bins], [float(errs[a - 1:b].mean()) for a, b in bins])
     return labels, shares, table
+
+
+def error_by_count(results: dict[str, list[CollectionRun]], edges: Sequence[int] = (0, 5, 10, 20, 40, 80)
+                   ) -> dict[str, list[tuple[str, int, float]]]:
+    """For each strategy separately: every phenomenon of every run, binned by its number of examples in the final
+    training set (bins ``[edges[i], edges[i+1])``, the last one open); per bin ``(label, number of phenomena, mean
+    final expert-set error on them)`` (NaN for an empty bin). Pooling strategies would mix examples of different
+    usefulness, which is why the table is per strategy."""
+    edges = list(edges)
+    if len(edges) < 2 or any(a >= b for a, b in zip(edges, edges[1:])) or edges[0] < 0:
+        raise ValueError(f"edges must be increasing counts >= 0, got {edges}")
+    bounds = list(zip(edges, edges[1:] + [None]))
+    out = {}
+    for name, runs in results.items():
+        counts = np.concatenate([r.train_counts for r in runs])
+        errors = np.concatenate([r.phenomenon_error for r in runs])
+        rows = []
+        for a, b in bounds:
+            sel = (counts >= a) & (counts < b if b is not None else True)
+            rows.append((f"{a}-{b - 1}" if b is not None else f"{a}+", int(sel.sum()),
+                         float(errors[sel].mean()) if sel.any() else float("nan")))
+        out[name] = rows
+    return out
+
+
+def collected_stats(results: dict[str, list[CollectionRun]], task_kwargs: dict | None = None,
+                    min_examples: int = 4) -> dict[str, tuple[float, float]]:
+    """What kind of examples each strategy collected (everything added after round 0, mean over seeds):
+
+    * the mean distance of an example from its phenomenon's true decision boundary, ``|w_c . u|`` (natural examples:
+      about 0.80, the mean of a half-normal); examples near the boundary say most about where it lies;
+    * the within-phenomenon label imbalance: over phenomena with at least ``min_examples`` collected examples, the
+      mean of ``|share of positive labels - 0.5|`` (0 = balanced, 0.5 = one label only).
+
+    Returns {strategy: (mean distance, label imbalance)}."""
+    out = {}
+    for name, runs in results.items():
+        dist, imbalance = [], []
+        for r in runs:
+            task = PhenomenaTask(seed=r.seed, **(task_kwargs or {}))
+            c = r.collected
+            dist.append(float(np.abs(np.einsum("nd,nd->n", c.x[:, -2:], task.rules[c.phenomenon])).mean()))
+            n = np.bincount(c.phenomenon, minlength=task.n_phenomena)
+            pos = np.bincount(c.phenomenon, weights=c.y, minlength=task.n_phenomena)
+            ok = n >= min_examples
+            imbalance.append(float(np.abs(pos[ok] / n[ok] - 0.5).mean()) if ok.any() else float("nan"))
+        out[name] = (float(np.mean(dist)), float(np.mean(imbalance)))
+    return out
 
 
 def plot_collection(results: dict[str, list[CollectionRun]], what: str = "expert_error", ax=None, title: str = ""):

@@ -390,6 +390,8 @@ def _rng(rng) -> np.random.Generator:
 
 def swap_synonyms(text: str, rng=0, table: Mapping[str, Sequence[str]] | None = None, k: int = 3) -> str:
     """Replace up to ``k`` randomly chosen words that have entries in ``table`` by a random synonym."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k is the number of words to swap: a whole number >= 0, got {k!r}")
     table = load_synonyms() if table is None else table
     rng = _rng(rng)
     toks = tokenize(text)
@@ -424,6 +426,8 @@ def _typo(word: str, rng: np.random.Generator) -> str:
 
 def add_typos(text: str, rng=0, n_words: int = 2, min_len: int = 3) -> str:
     """Put one character-level typo (swap, drop, double, neighbouring key) into ``n_words`` words of length >= ``min_len``."""
+    if isinstance(n_words, bool) or not isinstance(n_words, (int, np.integer)) or n_words < 0:
+        raise ValueError(f"n_words is the number of words to misspell: a whole number >= 0, got {n_words!r}")
     rng = _rng(rng)
     toks = tokenize(text)
     spots = [i for i, t in enumerate(toks) if _is_word(t) and len(t) >= min_len]
