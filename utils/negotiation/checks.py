@@ -409,7 +409,8 @@ def _dialogues() -> list:
     """Small hand-made dialogues, each with the index of the message to describe and what it tests."""
     v = lambda t, s, item, level, **kw: _msg(t, s, "value", item=item, level=level, **kw)  # noqa: E731
     offer = lambda t, s, keep, give, **kw: _msg(t, s, "offer", offer=keep, give=give, **kw)  # noqa: E731
-    d1 = [v(0, "A", "wool", "low"), _msg(1, "B", "chat"), v(2, "A", "wool", "high", power=2)]
+    d1 = [v(0, "A", "wool", "low"), _msg(1, "B", "chat"), _msg(2, "B", "chat"), v(3, "A", "wool", "high", power=2),
+          _msg(4, "B", "chat")]
     d2 = [v(0, "B", "wool", "low"), _msg(1, "B", "chat"), v(2, "A", "wool", "high", power=-1)]
     d3 = [v(0, "A", "salt", "high", power=3), _msg(1, "B", "chat"), v(2, "A", "salt", "low"),
           offer(3, "B", {"salt": 2}, {"salt": 0})]
@@ -439,7 +440,7 @@ def _dialogues() -> list:
     # a dialogue that starts mid-game: the messages' own turn numbers are not their index in this list
     d14 = [_msg(7, "A", "chat"), v(8, "B", "wool", "low"), _msg(9, "A", "promise", power=1), _msg(10, "A", "walk")]
     return [
-        ("the same speaker called the wool 'low' earlier, now 'high' (said_before = 1)", d1, 2),
+        ("the same speaker called the wool 'low' earlier, now 'high' (said_before = 1)", d1, 3),
         ("the conflicting claim is three of the speaker's messages back, with other claims in between "
          "(said_before = 1)", d10, 4),
         ("two earlier conflicting claims and two later contradicting offers (said_before = 1, later_did = 1: "
@@ -541,6 +542,8 @@ def check_context_features(context_features_fn) -> None:
                         why = "power is read from another message: use the power of the message described, dialogue[i]"
                     elif name == "turn" and _close(g[k], want[k] + 1):
                         why = "turn is off by one: it counts the messages BEFORE this one, i"
+                    elif name == "turn" and any(_close(g[k], i / n) for n in (len(dialogue), max(1, len(dialogue) - 1))):
+                        why = "turn is a fraction of the dialogue: it is the index i itself, not a fraction"
                     elif name == "turn" and _close(g[k], sum(d.speaker == m.speaker for d in dialogue[:i])):
                         why = "turn counts only the speaker's own earlier messages: count every message before it, i"
                     elif name == "turn":
