@@ -147,7 +147,7 @@ TEXT_MISTAKES = [
     ("hard predictions", dict(out="hard"), "hard predictions"),
     ("both columns", dict(out="both"), "both columns"),
     ("a list", dict(out="list"), "not a list"),
-    ("TF-IDF instead of counts", dict(vec=TfidfVectorizer(ngram_range=(1, 2), min_df=2)), "differ from the spec"),
+    ("TF-IDF instead of counts", dict(vec=TfidfVectorizer(ngram_range=(1, 2), min_df=2)), "tf-idf"),
 ]
 
 
@@ -212,7 +212,7 @@ CONTEXT_MISTAKES = [
     ("power with the wrong sign", dict(power=-1), "sign flipped"),
     ("turn off by one", dict(turn="i+1"), "off by one"),
     ("turn as a fraction", dict(turn="frac"), "not a fraction"),
-    ("reads the lie label", dict(leak=True), "never use lie"),
+    ("reads the lie label", dict(leak=True), "read the labels"),
 ]
 
 

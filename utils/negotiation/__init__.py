@@ -9,8 +9,9 @@ In it:
 - ``metrics``: precision, recall, lie-class F1, macro F1 and PR-AUC for a rare class, and seed summaries.
 - ``detectors``: the text-only bag-of-words detector, the context features (what the speaker said before, what
   it did later, the state of the game) and the detector that uses them, and an evasive re-wording.
-- ``generator``: the small neural message generator conditioned on the speaker's private state and intent, and
-  the linear probe on its hidden state.
+- ``generator``: the small neural message generator conditioned on the speaker's private state (and, in one
+  variant kept as a warning, its intent), the linear probe on its hidden state, and a boosted-trees read-out used as
+  a control.
 - ``widget``: step through a negotiation with each detector's score.
 - ``checks``: the learner checks of the lesson's exercises.
 

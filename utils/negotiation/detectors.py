@@ -85,6 +85,8 @@ class TextDetector:
         return self
 
     def score(self, texts) -> np.ndarray:
+        if not hasattr(self.clf, "coef_"):
+            raise RuntimeError("this TextDetector is not fitted yet: call .fit(texts, labels) first")
         return self.clf.predict_proba(self.vec.transform(check_texts(texts)))[:, 1]
 
     def top_features(self, k: int = 10) -> tuple[list, list]:
@@ -131,7 +133,14 @@ class ContextDetector:
         self.clf = _logreg("balanced", C)
 
     def _design(self, texts, ctx, fit: bool):
-        ctx = np.asarray(ctx, dtype=float)[:, list(self.columns)]
+        ctx = np.asarray(ctx, dtype=float)
+        if ctx.ndim != 2 or ctx.shape[0] != len(texts) or ctx.shape[1] != len(CONTEXT_NAMES):
+            raise ValueError(f"ctx must have one row of {len(CONTEXT_NAMES)} context features {list(CONTEXT_NAMES)} per "
+                             f"text: expected shape ({len(texts)}, {len(CONTEXT_NAMES)}), got {ctx.shape} (build it with "
+                             f"context_matrix(corpus))")
+        if not fit and not hasattr(self, "mu"):
+            raise RuntimeError("this ContextDetector is not fitted yet: call .fit(texts, ctx, labels) first")
+        ctx = ctx[:, list(self.columns)]
         if fit:
             self.mu, self.sd = ctx.mean(0), ctx.std(0) + 1e-9
         dense = sp.csr_matrix((ctx - self.mu) / self.sd)
@@ -158,6 +167,8 @@ def split_games(n_games: int, test_fraction: float = 0.3, seed: int = 0) -> tupl
     """Held-out *games* (not messages): messages of one game never sit on both sides of the split."""
     if not 0 < test_fraction < 1:
         raise ValueError("test_fraction must be between 0 and 1")
+    if isinstance(n_games, bool) or not isinstance(n_games, (int, np.integer)) or n_games < 2:
+        raise ValueError(f"split_games needs an int n_games >= 2 (one game to train, one to test), got {n_games!r}")
     perm = np.random.default_rng([int(seed), 99]).permutation(int(n_games))
-    n_test = max(1, int(round(test_fraction * n_games)))
+    n_test = min(int(n_games) - 1, max(1, int(round(test_fraction * n_games))))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])

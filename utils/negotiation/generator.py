@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -32,7 +33,7 @@ from .simulator import ACTS, HEDGES, ITEMS, OPENERS, SINCERE, TEMPLATES, Corpus,
     template_key
 
 __all__ = ["VARIANTS", "phrase_tokens", "PhraseVocab", "condition_matrix", "MessageGenerator", "train_generator",
-           "speaker_states", "generate", "Probe", "GeneratorRun", "run_generator"]
+           "speaker_states", "generate", "Probe", "boosted_scores", "GeneratorRun", "run_generator"]
 
 VARIANTS = ("intent", "state", "text-only")
 PAD, BOS, EOS = 0, 1, 2
@@ -235,6 +236,20 @@ class Probe:
         return self.clf.predict_proba(self.scaler.transform(h))[:, 1]
 
 
+def boosted_scores(X_train, y_train, X_test, seed: int = 0) -> np.ndarray:
+    """A non-linear read-out (class-balanced gradient-boosted trees) of the same features a probe reads: the
+    control that says how much of the label is recoverable from them at all, linearly or not."""
+    X_train, X_test = np.asarray(X_train, dtype=float), np.asarray(X_test, dtype=float)
+    if X_train.ndim != 2 or X_test.ndim != 2 or X_train.shape[1] != X_test.shape[1]:
+        raise ValueError(f"X_train and X_test must be 2-D with the same number of columns, got {X_train.shape} "
+                         f"and {X_test.shape}")
+    y = np.asarray(y_train).astype(int)
+    if len(y) != len(X_train):
+        raise ValueError(f"{len(y)} labels for {len(X_train)} training rows")
+    clf = HistGradientBoostingClassifier(random_state=seed, class_weight="balanced").fit(X_train, y)
+    return clf.predict_proba(X_test)[:, 1]
+
+
 @dataclass
 class GeneratorRun:
     variant: str
@@ -251,6 +266,13 @@ def run_generator(train: Corpus, test: Corpus, variant: str = "intent", epochs: 
     """Train a generator of the given variant on the training games (``trained=False``: leave it at its random
     initialisation, a control), fit a probe on its speaker states for the training messages (optionally with
     shuffled labels, another control) and score the test messages."""
+    for name, corpus in (("train", train), ("test", test)):
+        if not isinstance(corpus, Corpus):
+            raise TypeError(f"{name} must be a Corpus (simulate_corpus(...).subset(...)), got {type(corpus).__name__}")
+        if len(corpus.messages) == 0:
+            raise ValueError(f"the {name} corpus has no messages")
+    if len(set(train.lie.tolist())) < 2:
+        raise ValueError("the training games contain only one class (no lies, or only lies): a probe needs both")
     vocab = PhraseVocab(train.messages)
     c_tr, c_te = condition_matrix(train, variant), condition_matrix(test, variant)
     model, losses = train_generator(c_tr, train.messages, vocab, epochs=epochs if trained else 0, seed=seed)

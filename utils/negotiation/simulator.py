@@ -319,11 +319,17 @@ def _lie_probability(me: PrivateState, power: int, frac: float) -> float:
     return float(min(0.9, LIE_BASE * math.exp(0.18 * power) * (0.4 + 1.2 * frac)))
 
 
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+
+
 def simulate_game(gid: int, seed: int = 0, items: Sequence[str] | None = None) -> Game:
     """Simulate one negotiation. Deterministic in ``(seed, gid)``; ``items`` restricts the goods that may be
     in the pool (default: all of :data:`ITEMS`; at least 3)."""
     if isinstance(gid, bool) or not isinstance(gid, (int, np.integer)):
         raise TypeError(f"gid must be an int, got {type(gid).__name__}")
+    _check_seed(seed)
     goods = tuple(check_item(i) for i in (ITEMS if items is None else items))
     if len(set(goods)) < 3:
         raise ValueError(f"a game needs at least 3 different goods, got {list(goods)}")
@@ -420,6 +426,7 @@ def simulate_corpus(n_games: int, seed: int = 0, items: Sequence[str] | None = N
     """``n_games`` independent negotiations (game ids 0..n_games-1), deterministic in ``seed``."""
     if isinstance(n_games, bool) or not isinstance(n_games, (int, np.integer)) or n_games < 1:
         raise ValueError(f"n_games must be a positive int, got {n_games!r}")
+    _check_seed(seed)
     return Corpus([simulate_game(g, seed, items) for g in range(int(n_games))], int(seed))
 
 
