@@ -179,3 +179,18 @@ def test_training_and_decoding(data):
                                  pal.pal_answer)
     assert other != report and "never seen" in other
     assert "Type a word problem" in solvers.solve_report("   ", dm, pm, pal.pal_answer)
+
+
+def test_training_reuses_encodings_only_for_the_same_problems(data):
+    sp, vocab = data
+    first, copy, other = sp["train"][:150], list(sp["train"][:150]), sp["train"][150:300]
+
+    def losses(problems):
+        torch.manual_seed(0)
+        return solvers.train_solver(solvers.ProgramSolver(vocab, d=16, ff=32), problems, steps=3, seed=0,
+                                    progress=False)
+
+    a = losses(first)
+    assert losses(first) == a          # encoded once, reused: the same run
+    assert losses(copy) == a           # another list with the same problems is encoded again: the same run
+    assert losses(other) != a          # other problems are never served from the cache

@@ -293,14 +293,9 @@ def train_solver(model: nn.Module, problems: Sequence, *, steps: int = 300, batc
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if callback is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
         raise ValueError(f"with a callback, every must be a positive int, got {every!r}")
-    if isinstance(model, DirectSolver):
-        ids_all, extra_all = encode(model.vocab, [p.question for p in problems], "direct", model.body.max_len)
-        tgt = (direct_targets([p.value for p in problems], model.n_slots),)
-    elif isinstance(model, ProgramSolver):
-        ids_all, extra_all, _ = sentence_inputs(model.vocab, [p.question for p in problems], model.body.max_len)
-        tgt = program_targets([t for p in problems for t in p.tags])
-    else:
+    if not isinstance(model, (DirectSolver, ProgramSolver)):
         raise TypeError(f"expected a DirectSolver or ProgramSolver, got {type(model).__name__}")
+    ids_all, extra_all, tgt = _training_tensors(model, problems)
     lengths = (ids_all != 0).sum(1)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -334,6 +329,27 @@ def train_solver(model: nn.Module, problems: Sequence, *, steps: int = 300, batc
             model.train()
     model.eval()
     return losses
+
+
+_ENCODED: list = []   # the last few encodings: several seeds of one model train on the same problems
+
+
+def _training_tensors(model: nn.Module, problems: Sequence):
+    """Inputs and targets for training ``model`` on ``problems``, encoded once and reused while the same
+    list of problems trains another model with the same vocabulary and size (a notebook's other seeds)."""
+    key = (type(model), model.vocab, model.body.max_len, getattr(model, "n_slots", None))
+    for cached_problems, cached_key, tensors in _ENCODED:
+        if cached_problems is problems and cached_key == key and len(cached_problems) == len(problems):
+            return tensors
+    if isinstance(model, DirectSolver):
+        ids_all, extra_all = encode(model.vocab, [p.question for p in problems], "direct", model.body.max_len)
+        tgt = (direct_targets([p.value for p in problems], model.n_slots),)
+    else:
+        ids_all, extra_all, _ = sentence_inputs(model.vocab, [p.question for p in problems], model.body.max_len)
+        tgt = program_targets([t for p in problems for t in p.tags])
+    _ENCODED.append((problems, key, (ids_all, extra_all, tgt)))
+    del _ENCODED[:-4]
+    return ids_all, extra_all, tgt
 
 
 def _length_buckets(lengths: torch.Tensor, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
