@@ -139,12 +139,16 @@ def pa_eval_each_step(numbers, steps):                  # computes in Python, ne
         return program, None
 
 
-def pa_first_step(numbers, steps):
-    program = _text(numbers, steps, answer=1)
+def _sandboxed(program):
+    """(program, answer) as the correct pipeline returns them, for a program text that is itself wrong."""
     try:
         return program, sandbox.normalise_answer(sandbox.run_program(program))
     except sandbox.SandboxError:
         return program, None
+
+
+def pa_first_step(numbers, steps):
+    return _sandboxed(_text(numbers, steps, answer=1))
 
 
 def pa_not_normalised(numbers, steps):
@@ -161,11 +165,7 @@ def pa_lets_refusals_escape(numbers, steps):
 
 
 def pa_numbers_steps_from_r0(numbers, steps):
-    program = _text(numbers, steps, first=0)
-    try:
-        return program, sandbox.normalise_answer(sandbox.run_program(program))
-    except sandbox.SandboxError:
-        return program, None
+    return _sandboxed(_text(numbers, steps, first=0))
 
 
 def pa_swapped_operands(numbers, steps):
