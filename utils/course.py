@@ -31,7 +31,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06", "06_rl_ethics.ipynb", "RL ethics: a conscience for a text-game agent", 105,
            "Hendrycks et al. 2021 (Jiminy Cricket); Grinsztajn et al. 2021"),
     Lesson("07", "07_program_aided_math.ipynb", "Program-aided math reasoning", 90,
-           "Cobbe et al. 2021 (GSM8K); Drori et al. 2022; Gao et al. 2022 (PAL)"),
+           "Cobbe et al. 2021 (GSM8K); Tang et al. 2021; Drori et al. 2022; Gao et al. 2022 (PAL)"),
     Lesson("08", "08_deception_negotiation.ipynb", "Deception in negotiation: when only the speaker knows the truth",
            90, "Peskov et al. 2020 (It Takes Two to Lie); Lewis et al. 2017; Burns et al. 2022; Azaria & Mitchell 2023"),
     Lesson("09", "09_hhh_assistant.ipynb", "A helpful, honest and harmless assistant: prompts, preference models, limits",

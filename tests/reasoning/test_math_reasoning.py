@@ -1,212 +1,75 @@
-"""Lesson 07: every check rejects the stub and typical mistakes and accepts the reference; the
-solvers (tokenisation, training, decoding, the widget's report) work and reject bad input."""
+"""Lesson 07: the trusted implementations behave as documented, and the solvers (tokenisation, training, decoding,
+the widget's report) work and reject bad input. The checks and their tables of mistakes: test_mistakes.py."""
 
 import math
 import re
-from collections import Counter
 from fractions import Fraction
-from itertools import product
 
 import numpy as np
 import pytest
 import torch
 
-from utils.reasoning import mathgen, sandbox, solvers
-from utils.checks import CheckFailed
 from utils.reasoning import checks as C
+from utils.reasoning import forecast, mathgen, pal, probability, solvers
 
 
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
+# ------------------------------------------------------------------ the trusted implementations
+def test_extract_answer_reference():
+    assert pal.extract_answer("a\n#### 1,234") == 1234
+    assert pal.extract_answer("#### $-3.50") == -3.5
+    assert pal.extract_answer("#### 7\nthen #### 9") == 9
+    assert pal.extract_answer("#### no number") is None
+    assert pal.extract_answer(None) is None and pal.extract_answer("42") is None
 
 
-def rejects(check, fn):
-    with pytest.raises(CheckFailed):
-        check(fn)
+def test_pal_answer_reference():
+    program, value = pal.pal_answer([27, 7, 2], [("-", "n0", "n1"), ("/", "r1", "n2")])
+    assert program.splitlines() == ["n0 = 27", "n1 = 7", "n2 = 2", "r1 = n0 - n1", "r2 = r1 / n2", "answer = r2"]
+    assert value == 10 and type(value) is int
+    assert pal.pal_answer([5, 0], [("/", "n0", "n1")])[1] is None
+    assert pal.pal_answer([6], [("+", "n0", "getattr(n0, 'real')")])[1] is None   # plain Python would say 12
+    assert pal.pal_answer([3], [])[1] is None
 
 
-# ------------------------------------------------------------------------------ extract_answer
-def test_extract_answer_check():
-    with pytest.raises(NotImplementedError):
-        C.check_extract_answer(stub)
-    C.check_extract_answer(C._reference_extract_answer)
-
-    def first_number(text):
-        m = re.search(r"-?\d+(?:\.\d+)?", text)
-        return None if m is None else (float(m.group()) if "." in m.group() else int(m.group()))
-
-    def stops_at_comma(text):
-        if "####" not in text:
-            return None
-        m = re.search(r"-?\d+", text.rsplit("####", 1)[1])
-        return int(m.group())
-
-    def returns_string(text):
-        return text.rsplit("####", 1)[1].strip() if "####" in text else None
-
-    for wrong in (first_number, stops_at_comma, returns_string):
-        rejects(C.check_extract_answer, wrong)
+def test_vote_and_best_of_n_reference():
+    assert pal.vote([7, 7, 5], [-1.0, -3.0, -0.5]) == 7
+    assert pal.vote([2, 9], [-1.0, -0.5]) == 9
+    assert pal.vote([None, 3.5, 4], [0.0, 0.0, -9.0]) == 4
+    assert pal.vote([None, None], [0.0, 0.0]) is None
+    assert pal.vote([3.5, 3.5, 4], [0.0, 0.0, -1.0], plausible=lambda v: True) == 3.5
+    assert pal.best_of_n(["answer = 16 / 2", "answer = 8", "answer = 6"], [-1.0, -1.5, -0.1]) == 8
+    assert pal.best_of_n(["import os\nanswer = 1", "for i in range(10 ** 12):\n    pass\nanswer = 1"],
+                         [0.0, 0.0]) is None
 
 
-# ------------------------------------------------------------------------------ pal_answer
-def _program(numbers, steps, last=True):
-    lines = [f"n{i} = {v}" for i, v in enumerate(numbers)]
-    lines += [f"r{k} = {a} {op} {b}" for k, (op, a, b) in enumerate(steps, 1)]
-    lines.append(f"answer = r{len(steps) if last else 1}")
-    return "\n".join(lines)
+def test_most_common_answer():
+    assert pal.most_common_answer([3, 5, 5, 3, 2]) == 3      # ties go to the smaller answer
+    assert pal.most_common_answer(iter([4])) == 4
+    with pytest.raises(ValueError):
+        pal.most_common_answer([])
 
 
-def test_pal_answer_check():
-    with pytest.raises(NotImplementedError):
-        C.check_pal_answer(stub)
-    C.check_pal_answer(C._reference_pal_answer)
-
-    def without_sandbox(numbers, steps):       # exec on model output: the mistake the lesson is about
-        program = _program(numbers, steps)
-        env = {}
-        try:
-            exec(program, env)
-        except Exception:
-            return program, None
-        return program, sandbox.normalise_answer(env.get("answer"))
-
-    def first_step_answer(numbers, steps):     # extracts the wrong number
-        program = _program(numbers, steps, last=False)
-        try:
-            return program, sandbox.normalise_answer(sandbox.run_program(program))
-        except sandbox.SandboxError:
-            return program, None
-
-    def not_normalised(numbers, steps):        # 4.0 instead of 4
-        program = _program(numbers, steps)
-        try:
-            return program, sandbox.run_program(program)
-        except sandbox.SandboxError:
-            return program, None
-
-    def lets_refusals_escape(numbers, steps):  # a refusal must become None, not a crash
-        program = _program(numbers, steps)
-        return program, sandbox.normalise_answer(sandbox.run_program(program))
-
-    for wrong in (without_sandbox, first_step_answer, not_normalised, lets_refusals_escape):
-        rejects(C.check_pal_answer, wrong)
-
-
-# ------------------------------------------------------------------------------ best_of_n
-def _answers(programs):
-    out = []
-    for p in programs:
-        try:
-            out.append(sandbox.normalise_answer(sandbox.run_program(p)))
-        except sandbox.SandboxError:
-            out.append(None)
-    return out
-
-
-def test_best_of_n_check():
-    with pytest.raises(NotImplementedError):
-        C.check_best_of_n(stub)
-    C.check_best_of_n(C._reference_best_of_n)
-
-    def most_likely_only(programs, logprobs, plausible):      # a single sample, not a vote
-        i = int(np.argmax(logprobs))
-        a = _answers([programs[i]])[0]
-        return a if a is not None and plausible(a) else None
-
-    def no_rejection(programs, logprobs, plausible):          # refusals vote for None
-        return Counter(_answers(programs)).most_common(1)[0][0]
-
-    def no_verifier(programs, logprobs, plausible):           # implausible answers may win
-        votes = Counter(a for a in _answers(programs) if a is not None)
-        return votes.most_common(1)[0][0] if votes else None
-
-    for wrong in (most_likely_only, no_rejection, no_verifier):
-        rejects(C.check_best_of_n, wrong)
-
-
-# ------------------------------------------------------------------------------ probability
-def test_dice_probability_check():
-    with pytest.raises(NotImplementedError):
-        C.check_dice_probability(stub)
-    C.check_dice_probability(C._reference_dice_probability)
-
-    def as_float(n, f, s):
-        return float(C._reference_dice_probability(n, f, s))
-
-    def zero_based_faces(n, f, s):
-        count = sum(1 for r in product(range(f), repeat=n) if sum(r) == s)
-        return Fraction(count, f ** n)
-
-    def at_least(n, f, s):
-        count = sum(1 for r in product(range(1, f + 1), repeat=n) if sum(r) >= s)
-        return Fraction(count, f ** n)
-
-    for wrong in (as_float, zero_based_faces, at_least):
-        rejects(C.check_dice_probability, wrong)
-
-
-def test_dice_closed_form_matches_enumeration():
+def test_probability_and_forecast_references():
+    assert probability.dice_probability(2, 6, 7) == Fraction(1, 6)
     for n in (1, 2, 3, 4):
         for f in (2, 4, 6):
             for s in range(0, n * f + 2):
-                assert C.dice_closed_form(n, f, s) == C._reference_dice_probability(n, f, s)
-
-
-def test_mc_probability_check():
-    with pytest.raises(NotImplementedError):
-        C.check_mc_probability(stub)
-    C.check_mc_probability(C._reference_mc_probability)
-
-    def fixed_n(event, sample, tol, rng):
-        n = 1000
-        return float(np.mean(event(sample(rng, n)))), n
-
-    def sd_equals_tol(event, sample, tol, rng):             # one standard error = tol: misses a third of the time
-        n = math.ceil(1 / (4 * tol ** 2))
-        return float(np.mean(event(sample(rng, n)))), n
-
-    def returns_count(event, sample, tol, rng):
-        n = math.ceil(4 / tol ** 2)
-        return float(np.sum(event(sample(rng, n)))), n
-
-    for wrong in (fixed_n, sd_equals_tol, returns_count):
-        rejects(C.check_mc_probability, wrong)
-    assert C.mc_sample_size(0.01) == 40_000
-    for bad in (0, 1.5, "0.1"):
+                assert probability.dice_closed_form(n, f, s) == probability.dice_probability(n, f, s)
+    est, n = probability.mc_probability(lambda x: x.sum(1) == 7, lambda r, k: r.integers(1, 7, (k, 2)), 0.02,
+                                        np.random.default_rng(0))
+    assert n == 10_000 and abs(est - 1 / 6) < 0.02
+    assert probability.mc_sample_size(0.01) == 40_000
+    for bad in (0, 1.5, "0.1", True):
         with pytest.raises(ValueError):
-            C.mc_sample_size(bad)
+            probability.mc_sample_size(bad)
     with pytest.raises(ValueError):
-        C.dice_closed_form(0, 6, 3)
-
-
-# ------------------------------------------------------------------------------ fit_trend
-def test_fit_trend_check():
-    with pytest.raises(NotImplementedError):
-        C.check_fit_trend(stub)
-    C.check_fit_trend(C._reference_fit_trend)
-
-    def linear_in_accuracy(x, acc):
-        x, acc = np.asarray(x, float), np.asarray(acc, float)
-        if not ((acc > 0) & (acc < 1)).all():
-            raise ValueError
-        slope, intercept = np.polyfit(x, acc, 1)
-        r = acc - (intercept + slope * x)
-        return float(slope), float(intercept), float(np.sqrt((r ** 2).sum() / (len(x) - 2)))
-
-    def sd_with_n(x, acc):
-        slope, intercept, sd = C._reference_fit_trend(x, acc)
-        return slope, intercept, sd * math.sqrt((len(x) - 2) / len(x))
-
-    def no_validation(x, acc):
-        x, acc = np.asarray(x, float), np.asarray(acc, float)
-        with np.errstate(all="ignore"):
-            z = np.log(acc / (1 - acc))
-        slope, intercept = np.polyfit(x, z, 1)
-        r = z - (intercept + slope * x)
-        return float(slope), float(intercept), float(np.sqrt((r ** 2).sum() / (len(x) - 2)))
-
-    for wrong in (linear_in_accuracy, sd_with_n, no_validation):
-        rejects(C.check_fit_trend, wrong)
+        probability.dice_closed_form(0, 6, 3)
+    slope, intercept, sd = forecast.fit_logit_trend([0.0, 1.0, 2.0], [0.5, 0.7310585786300049, 0.8807970779778823])
+    assert math.isclose(slope, 1.0) and abs(intercept) < 1e-9 and sd < 1e-9
+    for x, acc in (([0, 1, 2], [50, 60, 70]), ([0, 1, 2], [0.5, 0.6, 1.0]), ([0, 1], [0.2, 0.3]),
+                   ([0, 1, 2], [0.2, 0.3])):
+        with pytest.raises(ValueError):
+            forecast.fit_logit_trend(x, acc)
 
 
 def test_is_plausible():
@@ -261,6 +124,9 @@ def test_targets():
         solvers.direct_targets([-1])
     with pytest.raises(ValueError):
         solvers.direct_targets([10 ** 13])
+    assert solvers.direct_targets([507], n_slots=3)[0].tolist() == [7, 0, 5]
+    with pytest.raises(ValueError):
+        solvers.direct_targets([5070], n_slots=3)
     ops, a, b = solvers.program_targets([(("=", "x1", "x1"),), (), (("*", "x1", "x2"), ("+", "t", "r"))])
     assert ops[1].tolist() == [solvers.TAG_OPS.index("none"), -100]
     assert ops[2].tolist() == [solvers.TAG_OPS.index("*"), solvers.TAG_OPS.index("+")]
@@ -283,10 +149,17 @@ def test_training_and_decoding(data):
     assert s1 == s2 and len(s1[0]) == 5 and all(c.logprob <= 0 for c in s1[0])
     assert solvers.decode_programs(pm, []) == []
 
-    dm = solvers.DirectSolver(vocab)
-    solvers.train_solver(dm, sp["train"], steps=5, progress=False)
+    dm = solvers.DirectSolver(vocab, n_slots=5)
+    seen = []
+    solvers.train_solver(dm, sp["train"], steps=6, progress=False, every=3,
+                         callback=lambda step: seen.append((step, dm.training)))
+    assert seen == [(3, False), (6, False)]          # the callback sees an eval-mode model every 3 steps
     preds = solvers.predict_direct(dm, [p.question for p in sp["test"][:7]])
-    assert len(preds) == 7 and all(v is None or isinstance(v, int) for v in preds)
+    assert len(preds) == 7 and all(v is None or (isinstance(v, int) and v < 10 ** 5) for v in preds)
+    with pytest.raises(ValueError):
+        solvers.DirectSolver(vocab, n_slots=0)
+    with pytest.raises(ValueError):
+        solvers.train_solver(dm, sp["train"], steps=2, callback=print, every=0)
 
     with pytest.raises(ValueError):
         solvers.decode_programs(pm, ["q"], n=2, greedy=True)
@@ -300,9 +173,24 @@ def test_training_and_decoding(data):
         solvers.train_solver(torch.nn.Linear(2, 2), sp["train"], steps=1)
 
     # the widget's report: both solvers, the tags, the program and the sandbox's verdict
-    report = solvers.solve_report(test[0].question, dm, pm, C._reference_pal_answer, gold=test[0].value)
+    report = solvers.solve_report(test[0].question, dm, pm, pal.pal_answer, gold=test[0].value)
     assert "DIRECT" in report and "PROGRAM-AIDED" in report and "Generated program" in report
     other = solvers.solve_report("Ana owns 7 shells. She donates 2 of them. How many are left?", dm, pm,
-                                 C._reference_pal_answer)
+                                 pal.pal_answer)
     assert other != report and "never seen" in other
-    assert "Type a word problem" in solvers.solve_report("   ", dm, pm, C._reference_pal_answer)
+    assert "Type a word problem" in solvers.solve_report("   ", dm, pm, pal.pal_answer)
+
+
+def test_training_reuses_encodings_only_for_the_same_problems(data):
+    sp, vocab = data
+    first, copy, other = sp["train"][:150], list(sp["train"][:150]), sp["train"][150:300]
+
+    def losses(problems):
+        torch.manual_seed(0)
+        return solvers.train_solver(solvers.ProgramSolver(vocab, d=16, ff=32), problems, steps=3, seed=0,
+                                    progress=False)
+
+    a = losses(first)
+    assert losses(first) == a          # encoded once, reused: the same run
+    assert losses(copy) == a           # another list with the same problems is encoded again: the same run
+    assert losses(other) != a          # other problems are never served from the cache

@@ -8,7 +8,7 @@ import pytest
 
 from utils.reasoning import mathgen as M
 from utils.reasoning import sandbox
-from utils.reasoning.checks import _reference_extract_answer
+from utils.reasoning.pal import extract_answer
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_gsm8k_format_and_reference_program_agree():
                 assert p.n_steps == steps and p.size == size
                 lines = p.answer.splitlines()
                 assert lines[-1] == f"#### {p.value}"
-                assert _reference_extract_answer(p.answer) == p.value
+                assert extract_answer(p.answer) == p.value
                 assert all("<<" in ln for ln in lines[1:-1])       # calculator annotations, GSM8K style
                 assert sandbox.normalise_answer(sandbox.run_program(p.program)) == p.value
                 assert M.steps_value(p.numbers, p.steps) == p.value

@@ -1,251 +1,355 @@
 """Checks for lesson 07, program-aided math reasoning.
 
-Exercises: ``extract_answer`` (read a GSM8K answer), ``pal_answer`` (operation list -> program ->
-sandbox -> answer), ``best_of_n`` (sample, verify, vote), ``dice_probability`` (exact enumeration),
-``mc_probability`` (Monte Carlo with a sample size chosen from the tolerance) and
-``fit_logit_trend`` (a trend line for forecasting).
+Exercises: ``extract_answer`` (read a GSM8K answer), ``pal_answer`` (operation list -> program -> sandbox ->
+answer), ``best_of_n`` (sample, verify, vote), ``dice_probability`` (exact enumeration), ``mc_probability`` (Monte
+Carlo with a sample size chosen from the tolerance) and ``fit_logit_trend`` (a trend line for forecasting).
+
+Every check compares with the trusted implementation in :mod:`utils.reasoning.pal`,
+:mod:`utils.reasoning.probability` or :mod:`utils.reasoning.forecast`, and when a result is wrong it first tries
+the typical mistakes (computed from the same trusted pieces) to say which one was made. Every case is tiny and
+bounded in time: a function that never returns fails the check instead of hanging it.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+import re
 from fractions import Fraction
 from itertools import product
 
 import numpy as np
 
-from utils.reasoning import sandbox
-from utils.checks import Case, CheckFailed, expect, run_check
+from utils.checks import Case, CheckFailed, expect, plain, run_check
+from utils.reasoning import forecast, pal, probability, sandbox
+from utils.reasoning.pal import is_plausible
+from utils.reasoning.probability import dice_closed_form, mc_sample_size
 
 __all__ = ["check_extract_answer", "check_pal_answer", "check_best_of_n", "check_dice_probability",
-           "check_mc_probability", "check_fit_trend", "dice_closed_form", "mc_sample_size", "is_plausible"]
+           "check_mc_probability", "check_fit_trend", "dice_closed_form", "mc_sample_size", "is_plausible",
+           "CASE_SECONDS"]
+
+CASE_SECONDS = 10.0  # every case below answers in well under a second with the reference
 
 
-# ------------------------------------------------------------------------------ shared helpers
-def is_plausible(value) -> bool:
-    """The lesson's verifier for word-problem answers: a whole number, not negative, not huge."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**15
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def dice_closed_form(n_dice: int, faces: int, target: int) -> Fraction:
-    """P(sum of n fair dice with faces 1..f equals s), by inclusion-exclusion:
-    (1/f^n) * sum_k (-1)^k C(n, k) C(s - k f - 1, n - 1)."""
-    if n_dice < 1 or faces < 1:
-        raise ValueError("need at least one die with at least one face")
-    count = 0
-    for k in range(n_dice + 1):
-        m = target - k * faces - 1
-        if m < n_dice - 1:
-            break
-        count += (-1) ** k * math.comb(n_dice, k) * math.comb(m, n_dice - 1)
-    return Fraction(max(count, 0), faces ** n_dice)
+def _show(v) -> str:
+    return repr(plain(v))[:120]
 
 
-def mc_sample_size(tol: float) -> int:
-    """The lesson's rule: enough draws that even at p = 1/2 the standard error is tol/4,
-    n = ceil(1 / (4 (tol/4)^2)) = ceil(4 / tol^2); a miss by more than tol is then a 4-sigma event."""
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
-        raise ValueError(f"tol must be a number between 0 and 1, got {tol!r}")
-    return math.ceil(4 / tol ** 2)
+class _Labelled:
+    """Calls the learner's function with a case's arguments (the last argument is the case's label) and turns
+    an exception that escapes it into a failed check that says so: for these exercises, raising on a bad
+    program or odd input is itself the mistake. ``NotImplementedError`` (the stub) passes through."""
+
+    def __init__(self, fn, name: str, advice: str):
+        self.fn, self.name, self.advice = fn, name, advice
+
+    def __call__(self, *args):
+        *args, label = args
+        try:
+            return self.fn(*args)
+        except (NotImplementedError, CheckFailed):
+            raise
+        except sandbox.SandboxError as e:
+            raise CheckFailed(f"`{self.name}` failed check case '{label}': the sandbox's {type(e).__name__} escaped "
+                              f"from your function ({e}).\n  Hint: catch sandbox.SandboxError: a refused program "
+                              f"counts as a wrong answer (None), it must not stop the evaluation.") from None
+        except Exception as e:
+            raise CheckFailed(f"`{self.name}` failed check case '{label}': your function raised "
+                              f"{type(e).__name__}: {str(e)[:150]}.\n  Hint: {self.advice}") from None
 
 
 # ------------------------------------------------------------------------ 1. extract_answer
-def _reference_extract_answer(text):
-    import re
-
-    if not isinstance(text, str) or "####" not in text:
-        return None
-    tail = text.rsplit("####", 1)[1]
-    m = re.search(r"-?\$?\s*-?\d[\d,]*(?:\.\d+)?", tail)
-    if m is None:
-        return None
-    s = m.group(0).replace("$", "").replace(",", "").replace(" ", "")
-    if s.startswith("--"):
-        s = s[2:]
-    v = float(s) if "." in s else int(s)
-    return int(v) if isinstance(v, float) and v.is_integer() else v
-
-
 _EXTRACT_CASES = [
     ("a GSM8K answer", "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips.\n"
-                       "#### 72", 72),
-    ("a number with a thousands separator", "She earns 12 * 100 = <<12*100=1200>>1200 dollars.\n#### 1,200", 1200),
-    ("a dollar sign", "So the total is 3 + 15 = <<3+15=18>>18.\n#### $18", 18),
-    ("a negative answer", "The temperature drops 3 - 8 = <<3-8=-5>>-5 degrees.\n#### -5", -5),
-    ("a decimal answer", "Each gets 5 / 2 = <<5/2=2.5>>2.5 pies.\n#### 2.5", 2.5),
-    ("numbers after the answer line", "It takes 2 * 3 = <<2*3=6>>6 hours.\n#### 6\nSo 6 hours, not 7.", 6),
-    ("no '####' line (a model that never answered)", "I think the answer is 42.", None),
+                       "#### 72"),
+    ("a number with a thousands separator", "She earns 12 * 100 = <<12*100=1200>>1200 dollars.\n#### 1,200"),
+    ("two thousands separators", "The shop sells 1234567 screws.\n#### 1,234,567"),
+    ("a dollar sign", "So the total is 3 + 15 = <<3+15=18>>18.\n#### $18"),
+    ("a negative answer", "The temperature drops 3 - 8 = <<3-8=-5>>-5 degrees.\n#### -5"),
+    ("a decimal answer", "Each gets 5 / 2 = <<5/2=2.5>>2.5 pies.\n#### 2.5"),
+    ("numbers after the answer line", "It takes 2 * 3 = <<2*3=6>>6 hours.\n#### 6\nSo 6 hours, not 7."),
+    ("a model that wrote '####' twice: the last one is its answer",
+     "3 + 4 = <<3+4=7>>7 eggs.\n#### 7\nWait, I forgot the 5 she bought: 7 + 5 = <<7+5=12>>12.\n#### 12"),
+    ("no '####' line (a model that never answered)", "I think the answer is 42."),
 ]
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _explain_extract(text: str, got, want) -> str | None:
+    """Name the typical mistake that gives ``got`` instead of ``want`` on ``text`` (None if none fits)."""
+    numbers = [float(m) for m in _NUMBER.findall(text.replace(",", ""))]
+    if want is None:
+        if got is not None:
+            return (f"there is no '####' answer line, so the answer is None (a model that never states its answer "
+                    f"gets no credit), but you returned {_show(got)}")
+        return None
+    if got is None:
+        return f"you returned None, but the text ends with '#### ...' and the answer is {want!r}"
+    if isinstance(got, str):
+        return f"you returned the text {got!r}; convert it to a number ({want!r})"
+    if not _is_number(got):
+        return f"expected the number {want!r}, got {type(got).__name__} {_show(got)}"
+    if text.count("####") > 1:
+        first = pal.extract_answer(text.split("####")[0] + "####" + text.split("####")[1])
+        if got == first:
+            return (f"you returned {_show(got)}, the number after the FIRST '####'; a model may write '####' more "
+                    f"than once, and its answer is after the LAST one ({want!r})")
+    if got == want and type(plain(got)) is not type(want):
+        return (f"you returned {_show(got)}: whole numbers should be ints ({want!r}), other numbers floats; "
+                f"convert with float only when there is a decimal point")
+    if isinstance(want, int) and abs(want) >= 1000 and got == int(str(abs(want))[: len(str(abs(want))) % 3 or 3]):
+        return f"you stopped at the thousands separator: the answer is {want!r}, you returned {_show(got)}"
+    if got == -want:
+        return f"you lost the minus sign: the answer is {want!r}, you returned {_show(got)}"
+    if isinstance(want, float) and got == int(want):
+        return f"you dropped the decimals: the answer is {want!r}, you returned {_show(got)}"
+    if numbers and got == numbers[0] and got != want:
+        return (f"you returned {_show(got)}, the first number of the text; the answer is the number after the "
+                f"last '####' ({want!r})")
+    if numbers and got == numbers[-1] and got != want:
+        return (f"you returned {_show(got)}, the last number of the text; the answer is the first number after "
+                f"the last '####' ({want!r}): the model may keep writing after its answer line")
+    if got != want:
+        return f"expected {want!r}, got {_show(got)}"
+    return None
 
 
 def check_extract_answer(extract_answer) -> None:
     """``extract_answer(text)`` -> the number after the last ``####`` (int if whole), or None."""
     cases = []
-    for label, text, want in _EXTRACT_CASES:
-        def validate(got, want=want):
-            if want is None:
-                expect(got is None, f"expected None (there is no '####' answer line), got {got!r}")
-                return
-            expect(isinstance(got, (int, float)) and not isinstance(got, bool),
-                   f"expected the number {want!r}, got {type(got).__name__} {got!r}")
-            expect(type(got) is type(want), f"expected {type(want).__name__} {want!r}, got {type(got).__name__} "
-                                            f"{got!r} (whole numbers should be ints)")
-            expect(math.isclose(got, want), f"expected {want!r}, got {got!r}")
-        cases.append(Case(label, args=(text,), validate=validate))
-    run_check("extract_answer", extract_answer, cases,
-              hint="Take the text after the last '####', then the first number in it; drop '$' and ',' "
-                   "before converting. Return None when there is no '####'.")
+    for label, text in _EXTRACT_CASES:
+        want = pal.extract_answer(text)
+
+        def validate(got, text=text, want=want):
+            why = _explain_extract(text, got, want)
+            if why:
+                raise CheckFailed(why)
+        cases.append(Case(label, args=(text, label), validate=validate))
+    run_check("extract_answer", _Labelled(extract_answer, "extract_answer",
+                                          "return None when there is no answer line; never raise on a model's text"),
+              cases, timeout_s=CASE_SECONDS,
+              hint="Look only at the text after the last '####' (str.rsplit), and in it at the first number; a "
+                   "number may carry '$', thousands separators, a minus sign or decimals.")
 
 
 # --------------------------------------------------------------------------- 2. pal_answer
-def _reference_pal_answer(numbers, steps):
-    lines = [f"n{i} = {v}" for i, v in enumerate(numbers)]
-    lines += [f"r{k} = {a} {op} {b}" for k, (op, a, b) in enumerate(steps, 1)]
-    lines.append(f"answer = r{len(steps)}")
-    program = "\n".join(lines)
-    try:
-        value = sandbox.run_program(program)
-    except sandbox.SandboxError:
-        return program, None
-    return program, sandbox.normalise_answer(value)
-
-
+_ESCAPE = "getattr(n0, 'real')"   # plain Python evaluates it to n0; the sandbox refuses getattr
 _PAL_CASES = [
-    ("one step", [12, 5], [("+", "n0", "n1")], 17),
-    ("two steps: the answer is the LAST step's result", [30, 4, 7], [("*", "n1", "n2"), ("-", "n0", "r1")], 2),
+    ("one step", [12, 5], [("+", "n0", "n1")]),
+    ("two steps: the answer is the LAST step's result", [30, 4, 7], [("*", "n1", "n2"), ("-", "n0", "r1")]),
     ("a constant operand and exact division: 4, not 4.0", [27, 7, 2, 9, 7],
-     [("-", "n0", "n1"), ("/", "r1", "2"), ("*", "n2", "n3"), ("+", "r2", "r3"), ("/", "r4", "n4")], 4),
-    ("a division that is not exact", [7, 2], [("/", "n0", "n1")], 3.5),
-    ("large numbers (GSM-Hard style)", [805423, 467, 283], [("*", "n1", "n2"), ("+", "n0", "r1")], 937584),
-    ("division by zero: the sandbox refuses, answer None", [5, 0], [("/", "n0", "n1")], None),
-    ("an operand that does not exist (n4 with 2 numbers): None", [3, 4], [("+", "n0", "n4")], None),
-    ("an empty program: None", [3, 4], [], None),
+     [("-", "n0", "n1"), ("/", "r1", "2"), ("*", "n2", "n3"), ("+", "r2", "r3"), ("/", "r4", "n4")]),
+    ("a division that is not exact", [7, 2], [("/", "n0", "n1")]),
+    ("large numbers (GSM-Hard style)", [805423, 467, 283], [("*", "n1", "n2"), ("+", "n0", "r1")]),
+    ("division by zero: the sandbox refuses, answer None", [5, 0], [("/", "n0", "n1")]),
+    ("an operand that does not exist (n4 with 2 numbers): None", [3, 4], [("+", "n0", "n4")]),
+    ("a model-written operand that tries an escape (getattr): the sandbox refuses it, answer None", [6, 2],
+     [("+", "n0", _ESCAPE)]),
+    ("an empty operation list: None", [3, 4], []),
 ]
 
 
+def _explain_pal(numbers, steps, got, want) -> str | None:
+    if not (isinstance(got, tuple) and len(got) == 2):
+        return f"return a tuple (program, answer), got {_show(got)}"
+    program, answer = got
+    if not isinstance(program, str):
+        return f"the program should be a string (the text you ran), got {type(program).__name__}"
+    in_sandbox = pal.run_answer(program)   # what the sandbox makes of the learner's own program
+    if want is None:
+        if answer is None:
+            return None
+        if _ESCAPE in str(steps):
+            return (f"the operand {_ESCAPE!r} calls getattr, which the sandbox refuses, yet your answer is "
+                    f"{_show(answer)}: the answer did not come from the sandbox. Model-written code runs only "
+                    f"through sandbox.run_program, never exec/eval (a sandbox call whose result you ignore does "
+                    f"not count)")
+        return (f"the sandbox cannot run this program, so the answer must be None (a wrong answer, not a crash), "
+                f"but you returned {_show(answer)}")
+    if answer is None:
+        if re.search(r"^r0\s*=", program, re.M):
+            return ("you returned None because your program numbers its steps from r0; the steps refer to r1 for "
+                    "the first step's result (enumerate(steps, 1))")
+        if in_sandbox is None:
+            why = sandbox.safe_run(program)
+            return (f"you returned None: the sandbox refuses your program ({why.error_type}: {why.error[:80]}), "
+                    f"so the text you wrote is not the program for these steps")
+        return f"you returned None, but the sandbox runs your program to {_show(in_sandbox)} (expected {want!r})"
+    if not _is_number(answer):
+        return f"the answer should be a number ({want!r}), got {type(answer).__name__} {_show(answer)}"
+    for v in numbers:
+        if str(v) not in program:
+            return f"the program does not contain the number {v}: write one line 'n<i> = <number>' per number"
+    if answer == want and type(plain(answer)) is not type(want):
+        return (f"you returned {_show(answer)}: pass the sandbox's value through sandbox.normalise_answer "
+                f"({want!r})")
+    if answer != want:
+        if len(steps) > 1 and answer == pal.pal_answer(numbers, steps[:1])[1]:
+            return (f"you returned {_show(answer)}, the FIRST step's result; the answer is the last step's "
+                    f"(r{len(steps)} = {want!r})")
+        swapped = [(op, b, a) for op, a, b in steps]
+        if answer == pal.pal_answer(numbers, swapped)[1] and answer != want:
+            return f"you swapped the operands: step (op, a, b) is 'a op b', which gives {want!r}, not {_show(answer)}"
+        if isinstance(want, float) and answer == int(want):
+            return f"you cut {want!r} to {_show(answer)}: keep non-whole answers as floats (normalise_answer does)"
+        return f"expected {want!r}, got {_show(answer)}"
+    if in_sandbox != answer:
+        return (f"your answer {_show(answer)} is not what your program gives in the sandbox ({_show(in_sandbox)}): "
+                f"the answer must be the sandbox's value of the program you return")
+    return None
+
+
 def check_pal_answer(pal_answer) -> None:
-    """``pal_answer(numbers, steps)`` -> ``(program, answer)``: the program text, and its answer from
-    the sandbox (int when whole), or None when the sandbox refuses or the program fails."""
+    """``pal_answer(numbers, steps)`` -> ``(program, answer)``: the program text, and its answer from the sandbox
+    (int when whole), or None when the sandbox refuses or the program fails."""
     cases = []
-    for label, numbers, steps, want in _PAL_CASES:
-        def validate(got, want=want, numbers=numbers):
-            out, runs = got
-            expect(isinstance(out, tuple) and len(out) == 2, f"return a tuple (program, answer), got {out!r}"[:200])
-            program, answer = out
-            expect(isinstance(program, str), f"the program should be a string, got {type(program).__name__}")
-            expect(runs >= 1, "the program was not run by the sandbox (utils.reasoning.sandbox.run_program / safe_run was "
-                              "never called). Never run model-written code with exec/eval.")
-            if want is None:
-                expect(answer is None, f"expected None (the sandbox refuses this program), got {answer!r}")
-                return
-            expect(isinstance(answer, (int, float)) and not isinstance(answer, bool),
-                   f"expected the number {want!r}, got {answer!r}")
-            expect(type(answer) is type(want), f"expected {type(want).__name__} {want!r}, got "
-                                               f"{type(answer).__name__} {answer!r} (use sandbox.normalise_answer)")
-            expect(math.isclose(answer, want), f"expected {want!r}, got {answer!r}")
-            for v in numbers:
-                expect(str(v) in program, f"the program does not contain the number {v}")
+    for label, numbers, steps in _PAL_CASES:
+        want = pal.pal_answer(numbers, steps)[1]
+
+        def validate(got, numbers=numbers, steps=steps, want=want):
+            why = _explain_pal(numbers, steps, got, want)
+            if why:
+                raise CheckFailed(why)
         cases.append(Case(label, args=(numbers, steps, label), validate=validate))
-    run_check("pal_answer", _Observed(pal_answer), cases,
-              hint="Write one line 'n0 = 12' per number, one line 'r1 = n0 + n1' per step, then "
-                   "'answer = r<last>'; run it with sandbox.run_program, catch sandbox.SandboxError "
-                   "(-> None), and normalise the value.")
-
-
-class _Observed:
-    """Calls the learner's ``pal_answer`` and counts the sandbox runs it makes; turns a sandbox
-    error that escapes it into a failed check (a refusal must become a None answer)."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, numbers, steps, label):
-        before = sandbox.RUN_COUNT[0]
-        try:
-            out = self.fn(numbers, steps)
-        except sandbox.SandboxError as e:
-            raise CheckFailed(f"`pal_answer` failed check case '{label}': the sandbox's {type(e).__name__} "
-                              f"escaped from your function ({e}).\n  Hint: catch sandbox.SandboxError and "
-                              f"return None as the answer: a refused program counts as a wrong answer, it "
-                              f"must not stop the evaluation.") from None
-        return out, sandbox.RUN_COUNT[0] - before
+    run_check("pal_answer", _Labelled(pal_answer, "pal_answer",
+                                      "whatever the operation list holds, return (program, None) when it cannot "
+                                      "be run; never raise"),
+              cases, timeout_s=CASE_SECONDS,
+              hint="Write the text line by line as the exercise says, run that exact text with "
+                   "sandbox.run_program inside try/except sandbox.SandboxError, and normalise what it returns.")
 
 
 # ------------------------------------------------------------------------------ 3. best_of_n
-def _reference_best_of_n(programs, logprobs, plausible=is_plausible):
-    votes: Counter = Counter()
-    best_lp: dict = {}
-    for prog, lp in zip(programs, logprobs):
-        try:
-            value = sandbox.normalise_answer(sandbox.run_program(prog))
-        except sandbox.SandboxError:
-            continue
-        if value is None or not plausible(value):
-            continue
-        votes[value] += 1
-        best_lp[value] = max(best_lp.get(value, -math.inf), lp)
-    if not votes:
-        return None
-    return max(votes, key=lambda v: (votes[v], best_lp[v]))
-
-
 def _p(value) -> str:
     return f"answer = {value}"
 
 
+_LOOP = "for i in range(10 ** 12):\n    pass\nanswer = 1"   # the sandbox refuses it at once; plain Python never ends
+# (label, programs, logprobs, plausible, {wrong answer: what it means})
 _BEST_CASES = [
-    ("majority beats the single most likely sample", [_p(7), _p(7), _p(5)], [-1.0, -3.0, -0.5], 7),
-    ("a program that fails is rejected, not voted", [_p("1 / 0"), _p("1 / 0"), _p(5)], [-0.1, -0.2, -2.0], 5),
+    ("majority beats the single most likely sample", [_p(7), _p(7), _p(5)], [-1.0, -3.0, -0.5], None,
+     {5: "you returned 5, the answer with the best log-probability; best-of-N returns the answer with the most "
+         "votes (7 has 2 of 3), and log-probabilities only break ties"}),
+    ("a program that fails is rejected, not voted", [_p("1 / 0"), _p("1 / 0"), _p(5)], [-0.1, -0.2, -2.0], None,
+     {None: "you returned None although one candidate runs (answer 5): a refused program must be skipped, not "
+            "counted as a vote for 'no answer'"}),
+    ("a program the sandbox refuses is rejected, even where plain Python would run it",
+     [_p("getattr(9, 'real')"), _p("getattr(9, 'real')"), _p(4)], [-0.1, -0.2, -3.0], None,
+     {9: "two programs that call getattr won the vote with 9, but the sandbox refuses them: run every candidate "
+         "with sandbox.run_program, never exec/eval"}),
     ("implausible answers (not whole numbers) are rejected", [_p("7 / 2"), _p("7 / 2"), _p(4)],
-     [-0.1, -0.2, -3.0], 4),
-    ("a tie is broken by the higher log-probability", [_p(2), _p(9)], [-1.0, -0.5], 9),
-    ("8.0 and 8 are the same answer", [_p("16 / 2"), _p(8), _p(6)], [-1.0, -1.5, -0.1], 8),
-    ("every candidate refused: None", [_p("1 / 0"), "import os", "while True:\n    pass"], [-1.0, -1.0, -1.0], None),
+     [-0.1, -0.2, -3.0], None,
+     {3.5: "3.5 fails `plausible` but won the vote: drop the answers that fail the verifier before counting",
+      None: "you returned None although 4 passes the verifier"}),
+    ("a tie is broken by the higher log-probability", [_p(2), _p(9)], [-1.0, -0.5], None,
+     {2: "a 1-1 tie must go to the answer whose best candidate has the higher log-probability (9, at -0.5); you "
+         "kept the first one"}),
+    ("8.0 and 8 are the same answer", [_p("16 / 2"), _p(8), _p(6)], [-1.0, -1.5, -0.1], None,
+     {6: "8.0 and 8 were counted apart (or the verifier rejected 8.0): pass each value through "
+         "sandbox.normalise_answer before verifying and counting",
+      8.0: "return the answer as the int 8 (normalise_answer)"}),
+    ("the verifier is the `plausible` you are given (here: even numbers)", [_p(3), _p(3), _p(4)],
+     [-0.1, -0.2, -1.0], "even",
+     {3: "you ignored the `plausible` argument: 3 is not even, so only 4 survives"}),
+    ("every candidate refused, one of them an endless loop that only the sandbox stops: None",
+     [_p("1 / 0"), "import os\nanswer = 1", _LOOP], [-1.0, -1.0, -1.0], None,
+     {1: "a program that the sandbox refuses (an import, or a loop of 10**12 steps) got a vote: run candidates with "
+         "sandbox.run_program and skip every SandboxError"}),
 ]
 
 
+def _even(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v % 2 == 0
+
+
 def check_best_of_n(best_of_n) -> None:
-    """``best_of_n(programs, logprobs, plausible)`` -> the voted answer of the candidates that run and
-    pass ``plausible``; ties go to the higher log-probability; None when nothing survives."""
+    """``best_of_n(programs, logprobs, plausible)`` -> the voted answer of the candidates that run and pass
+    ``plausible``; ties go to the higher log-probability; None when nothing survives."""
     cases = []
-    for label, progs, lps, want in _BEST_CASES:
-        def validate(got, want=want):
-            if want is None:
-                expect(got is None, f"expected None (no candidate survives), got {got!r}")
+    for label, progs, lps, verifier, mistakes in _BEST_CASES:
+        plausible = _even if verifier == "even" else is_plausible
+        want = pal.best_of_n(progs, lps, plausible)
+
+        def validate(got, want=want, mistakes=mistakes):
+            if got is not None and not _is_number(got):
+                raise CheckFailed(f"expected the answer {want} (a number, or None), got {type(got).__name__} "
+                                  f"{_show(got)}")
+            if got == want and type(plain(got)) is type(want):
                 return
-            expect(isinstance(got, int) and not isinstance(got, bool), f"expected the int {want}, got {got!r}")
-            expect(got == want, f"expected {want}, got {got}")
-        cases.append(Case(label, args=(progs, lps, is_plausible), validate=validate))
-    run_check("best_of_n", best_of_n, cases,
-              hint="Run every program in the sandbox, skip refusals (SandboxError) and answers that fail "
-                   "`plausible` (after normalise_answer), count the remaining answers, return the most "
-                   "common one (ties: the one with the best log-probability).")
+            for wrong, why in mistakes.items():
+                if got == wrong and type(plain(got)) is type(wrong):
+                    raise CheckFailed(why)
+            if want is None:
+                raise CheckFailed(f"expected None (no candidate survives), got {_show(got)}")
+            raise CheckFailed(f"expected {want}, got {_show(got)}")
+        cases.append(Case(label, args=(progs, lps, plausible, label), validate=validate))
+    run_check("best_of_n", _Labelled(best_of_n, "best_of_n",
+                                     "a candidate that fails or is refused is skipped; best_of_n never raises"),
+              cases, timeout_s=CASE_SECONDS,
+              hint="Three parts: get each candidate's answer from the sandbox (skipping refusals), keep the ones "
+                   "`plausible` accepts, then count votes; a second dictionary remembers the best log-probability "
+                   "of each answer for ties.")
 
 
 # ------------------------------------------------------------------------ 4. dice_probability
-_DICE_CASES = [(2, 6, 7), (2, 6, 2), (3, 6, 10), (1, 4, 5), (4, 6, 14), (3, 4, 12), (2, 10, 11)]
+_DICE_CASES = [(3, 6, 10), (2, 6, 7), (2, 6, 12), (2, 6, 2), (1, 4, 5), (4, 6, 14), (3, 4, 12), (2, 10, 11)]
+
+
+def _count(n, f, s, lo=1, hi=None, cmp="=="):
+    hi = f if hi is None else hi
+    ok = {"==": lambda t: t == s, ">=": lambda t: t >= s, "<=": lambda t: t <= s}[cmp]
+    return sum(1 for r in product(range(lo, hi + 1), repeat=n) if ok(sum(r)))
+
+
+def _explain_dice(n, f, s, got, want) -> str | None:
+    if isinstance(got, Fraction) and got == want:
+        return None
+    if isinstance(got, (bool, np.bool_)) or not _is_number(got) and not isinstance(got, Fraction):
+        return f"expected the exact Fraction {want}, got {type(got).__name__} {_show(got)}"
+    if not isinstance(got, Fraction):
+        if isinstance(got, (int, np.integer)) and got == _count(n, f, s) and want != got:
+            return (f"you returned the number of matching outcomes ({got}), not a probability: divide by the "
+                    f"{f ** n} outcomes (as a Fraction)")
+        return (f"expected an exact Fraction ({want}), got {type(got).__name__} {_show(got)}: floats are not exact; "
+                f"build Fraction(count, total) from the two integers")
+    total = f ** n
+    variants = [
+        (Fraction(_count(n, f, s, lo=0, hi=f - 1), total),
+         "the faces of a die run from 1 to `faces`; you enumerated 0 .. faces-1 (range(faces))"),
+        (Fraction(_count(n, f, s, hi=f - 1), total),
+         "your dice never show their top face: range(1, faces) stops at faces-1; use range(1, faces + 1)"),
+        (Fraction(_count(n, f, s, cmp=">="), total), "you counted sums of AT LEAST the target; count sum == target"),
+        (Fraction(_count(n, f, s, cmp="<="), total), "you counted sums of AT MOST the target; count sum == target"),
+        (Fraction(_count(n, f, s), n * f), f"you divided by n_dice * faces ({n * f}); there are faces ** n_dice = "
+                                           f"{total} equally likely outcomes"),
+    ]
+    for value, why in variants:
+        if got == value and value != want:
+            return why
+    if float(got) == float(want) or math.isclose(float(got), float(want), rel_tol=1e-12):
+        return (f"you returned {got}, which is {want} converted through a float: Fraction(count / total) is not "
+                f"exact; use Fraction(count, total)")
+    return f"expected {want}, got {got}"
 
 
 def check_dice_probability(dice_probability) -> None:
     """``dice_probability(n_dice, faces, target)`` -> the exact Fraction P(sum == target)."""
     cases = []
     for n, f, s in _DICE_CASES:
-        want = dice_closed_form(n, f, s)
+        want = probability.dice_probability(n, f, s)
 
-        def validate(got, want=want):
-            expect(isinstance(got, Fraction), f"expected an exact Fraction ({want}), got {type(got).__name__} "
-                                              f"{got!r}; floats are not exact")
-            expect(got == want, f"expected {want}, got {got}")
+        def validate(got, n=n, f=f, s=s, want=want):
+            why = _explain_dice(n, f, s, got, want)
+            if why:
+                raise CheckFailed(why)
         cases.append(Case(f"{n} dice with {f} faces, sum {s}", args=(n, f, s), validate=validate))
-    run_check("dice_probability", dice_probability, cases,
-              hint="Enumerate every outcome with itertools.product(range(1, faces + 1), repeat=n_dice), "
-                   "count those whose sum equals target, return Fraction(count, faces ** n_dice).")
-
-
-def _reference_dice_probability(n_dice, faces, target):
-    count = sum(1 for roll in product(range(1, faces + 1), repeat=n_dice) if sum(roll) == target)
-    return Fraction(count, faces ** n_dice)
+    run_check("dice_probability", dice_probability, cases, timeout_s=CASE_SECONDS,
+              hint="Which outcomes are there? Every tuple of n_dice faces, each from 1 to faces (itertools.product "
+                   "lists them). Count the ones you want and keep the ratio exact.")
 
 
 # -------------------------------------------------------------------------- 5. mc_probability
@@ -271,98 +375,153 @@ def _mc_problems():
     ]
 
 
-def _reference_mc_probability(event, sample, tol, rng):
-    n = mc_sample_size(tol)
-    return float(np.mean(event(sample(rng, n)))), n
+class _Recorder:
+    """Wraps a problem's ``sample`` and records how many outcomes each call asked for."""
+
+    def __init__(self, sample):
+        self.sample, self.calls = sample, []
+
+    def __call__(self, rng, n):
+        self.calls.append(int(n))
+        return self.sample(rng, n)
+
+
+def _state(rng: np.random.Generator):
+    return repr(rng.bit_generator.state)
 
 
 def check_mc_probability(mc_probability) -> None:
-    """``mc_probability(event, sample, tol, rng)`` -> ``(estimate, n)`` with n >= mc_sample_size(tol)
-    draws and the estimate within ``tol`` of the exact probability (checked on several seeds)."""
+    """``mc_probability(event, sample, tol, rng)`` -> ``(estimate, n)`` with n >= mc_sample_size(tol) outcomes, all
+    drawn with ``sample(rng, n)`` from the rng given, and the estimate within ``tol`` of the exact probability
+    (checked on several seeds)."""
     cases = []
     for label, event, sample, p in _mc_problems():
         for tol in (0.02, 0.01):
+            def run(event=event, sample=sample, tol=tol):
+                rec, rng = _Recorder(sample), np.random.default_rng(7)
+                before = _state(rng)
+                out = mc_probability(event, rec, tol, rng)
+                return out, rec.calls, before != _state(rng)
+
             def validate(got, p=p, tol=tol, event=event, sample=sample):
-                expect(isinstance(got, tuple) and len(got) == 2, f"return a tuple (estimate, n), got {got!r}"[:200])
-                est, n = got
-                expect(isinstance(n, (int, np.integer)) and not isinstance(n, bool),
-                       f"n should be an int, got {n!r}")
+                out, calls, advanced = got
+                expect(isinstance(out, tuple) and len(out) == 2, f"return a tuple (estimate, n), got {_show(out)}")
+                est, n = out
+                if _is_number(est) and _is_number(n) and float(est) >= 1 and 0 <= float(n) <= 1:
+                    raise CheckFailed(f"you returned ({_show(est)}, {_show(n)}): the order is (estimate, n)")
+                expect(isinstance(n, (int, np.integer)) and not isinstance(n, bool), f"n should be an int, got {_show(n)}")
                 need = mc_sample_size(tol)
                 expect(n >= need, f"n = {n} draws is too few for tol = {tol}: the standard error at p = 1/2 is "
-                                  f"{0.5 / math.sqrt(max(n, 1)):.4f}, and a miss by more than tol must be a "
-                                  f"4-sigma event, which needs n >= 4 / tol**2 = {need}")
-                expect(isinstance(est, (float, np.floating)) and 0 <= est <= 1,
-                       f"the estimate should be a probability (a float in [0, 1]), got {est!r}")
-                expect(abs(est - p) <= tol, f"estimate {est:.4f} is more than tol = {tol} from the exact {p:.4f}")
+                                  f"{0.5 / math.sqrt(max(int(n), 1)):.4f}, and a miss by more than tol must be a "
+                                  f"4-sigma event (standard error tol/4 = {tol / 4:g}), which needs more draws")
+                drawn = sum(calls)
+                expect(drawn > 0, "your function never called `sample`: draw the outcomes with sample(rng, n)")
+                expect(drawn == n, f"you report n = {n} but drew {drawn} outcomes with `sample`: n must be the "
+                                   f"number of outcomes the estimate is made of")
+                expect(len(calls) == 1, f"you called `sample` {len(calls)} times; draw all n outcomes in one call "
+                                        f"sample(rng, n) (one array, one row per outcome)")
+                expect(advanced, "the rng you were given was never used: draw with sample(rng, n) and that rng, not "
+                                 "a generator of your own (results must follow the caller's seed)")
+                expect(_is_number(est), f"the estimate should be a float, got {type(est).__name__} {_show(est)}")
+                expect(0 <= est <= 1, f"the estimate {_show(est)} is not a probability: did you return the count of "
+                                      f"outcomes instead of their fraction?")
+                expect(abs(est - p) <= tol, f"estimate {float(est):.4f} is more than tol = {tol} from the exact "
+                                            f"{p:.4f}")
                 for s in (1, 2):  # the estimate must hold up on other seeds too
                     est2, _ = mc_probability(event, sample, tol, np.random.default_rng(100 + s))
-                    expect(abs(est2 - p) <= tol, f"with another seed the estimate {est2:.4f} is more than "
+                    expect(abs(est2 - p) <= tol, f"with another seed the estimate {float(est2):.4f} is more than "
                                                  f"tol = {tol} from the exact {p:.4f}")
-            cases.append(Case(f"{label}, tol {tol}",
-                              args=(event, sample, tol, np.random.default_rng(7)), validate=validate))
-    run_check("mc_probability", mc_probability, cases,
-              hint="n = math.ceil(4 / tol**2) (mc_sample_size); draw all n outcomes at once with "
-                   "sample(rng, n), then return (float(event(outcomes).mean()), n).")
+            cases.append(Case(f"{label}, tol {tol}", args=(run,), validate=validate))
+    run_check("mc_probability", lambda run: run(), cases, timeout_s=CASE_SECONDS,
+              hint="Choose n before sampling, from the worst-case standard error 1 / (2 sqrt(n)) and the rule that "
+                   "a miss by more than tol is a 4-sigma event; then one call of `sample` with the rng you are "
+                   "given, and the fraction of outcomes where `event` holds.")
 
 
 # ------------------------------------------------------------------------------ 6. fit_trend
-def _reference_fit_trend(x, acc):
-    x = np.asarray(x, dtype=float)
-    acc = np.asarray(acc, dtype=float)
-    if x.shape != acc.shape or x.ndim != 1 or len(x) < 3:
-        raise ValueError("x and acc must be 1-D of the same length, at least 3 points")
-    if not ((acc > 0) & (acc < 1)).all():
-        raise ValueError("accuracies must be fractions strictly between 0 and 1")
-    z = np.log(acc / (1 - acc))
-    slope, intercept = np.polyfit(x, z, 1)
-    resid = z - (intercept + slope * x)
-    sd = float(np.sqrt((resid ** 2).sum() / (len(x) - 2)))
-    return float(slope), float(intercept), sd
+def _fit_variants(x, acc):
+    """What typical mistakes return on (x, acc): (slope, intercept, sd) triples with their explanation."""
+    x, acc = np.asarray(x, float), np.asarray(acc, float)
+    n = len(x)
+
+    def line(z, ddof=2):
+        slope, intercept = np.polyfit(x, z, 1)
+        r = z - (intercept + slope * x)
+        return float(slope), float(intercept), float(np.sqrt((r ** 2).sum() / (n - ddof)))
+
+    logit = np.log(acc / (1 - acc))
+    s, i, sd = line(logit)
+    return [
+        ((i, s, sd), "you returned (intercept, slope, sd); the order is (slope, intercept, resid_sd) - "
+                     "np.polyfit returns the slope first"),
+        (line(acc), "you fitted a straight line to the accuracies themselves; fit it to their log-odds "
+                    "log(acc / (1 - acc))"),
+        (line(np.log(acc)), "you fitted log(acc); the log-odds are log(acc / (1 - acc))"),
+        (line(np.log10(acc / (1 - acc))), "you used log10; log-odds use the natural log (np.log)"),
+        ((s, i, line(logit, 0)[2]), "your residual sd divides by n; with two fitted parameters it divides by n - 2"),
+        ((s, i, line(logit, 1)[2]), "your residual sd divides by n - 1; with two fitted parameters it divides by n - 2"),
+        ((s, i, float(np.std(logit, ddof=2)) if n > 2 else 0.0),
+         "your sd is the spread of the log-odds around their mean; it should be the spread of the residuals around "
+         "the fitted line"),
+    ]
+
+
+def _explain_fit(x, acc, got) -> str | None:
+    want = forecast.fit_logit_trend(x, acc)
+    if not (isinstance(got, (tuple, list)) and len(got) == 3 and all(_is_number(v) for v in got)):
+        return f"return a tuple of three numbers (slope, intercept, resid_sd), got {_show(got)}"
+    got = tuple(float(v) for v in got)
+    if np.allclose(got, want, rtol=1e-6, atol=1e-6):
+        return None
+    for value, why in _fit_variants(x, acc):
+        if np.allclose(got, value, rtol=1e-6, atol=1e-6):
+            return why
+    names = ("slope", "intercept", "resid_sd")
+    k = next(j for j in range(3) if not math.isclose(got[j], want[j], rel_tol=1e-6, abs_tol=1e-6))
+    return f"{names[k]} is {got[k]:.6g}, expected {want[k]:.6g}"
+
+
+_FIT_DATA = [
+    ("points exactly on a logistic curve", [0.0, 1.0, 2.0, 3.0],
+     [0.2689414213699951, 0.5, 0.7310585786300049, 0.8807970779778823]),
+    ("noisy points", [2020.5, 2021.0, 2021.8, 2022.4, 2023.1], [0.10, 0.18, 0.35, 0.55, 0.80]),
+    ("three points", [1.0, 2.0, 4.0], [0.3, 0.6, 0.9]),
+]
+_FIT_BAD = [
+    ("accuracies given in percent: raise ValueError", [0.0, 1.0, 2.0], [55.0, 60.0, 80.0]),
+    ("an accuracy of exactly 1 (log-odds would be infinite): raise ValueError", [0.0, 1.0, 2.0], [0.5, 0.8, 1.0]),
+]
 
 
 def check_fit_trend(fit_logit_trend) -> None:
     """``fit_logit_trend(x, acc)`` -> ``(slope, intercept, resid_sd)`` of the least-squares line
-    logit(acc) = intercept + slope * x, with the residual sd on n - 2 degrees of freedom."""
-    data = [
-        ("points exactly on a logistic curve", [0.0, 1.0, 2.0, 3.0], [0.2689414213699951, 0.5, 0.7310585786300049,
-                                                                      0.8807970779778823]),
-        ("noisy points", [2020.5, 2021.0, 2021.8, 2022.4, 2023.1], [0.10, 0.18, 0.35, 0.55, 0.80]),
-        ("three points", [1.0, 2.0, 4.0], [0.3, 0.6, 0.9]),
-    ]
+    logit(acc) = intercept + slope * x, with the residual sd on n - 2 degrees of freedom; ValueError unless every
+    accuracy is strictly between 0 and 1."""
     cases = []
-    for label, x, acc in data:
-        want = _reference_fit_trend(x, acc)
-        cases.append(Case(label, args=(np.array(x), np.array(acc)), expected=want, atol=1e-6, rtol=1e-6))
+    for label, x, acc in _FIT_DATA:
+        def validate(got, x=x, acc=acc):
+            why = _explain_fit(x, acc, got)
+            if why:
+                raise CheckFailed(why)
+        cases.append(Case(label, args=(np.array(x), np.array(acc)), validate=validate))
 
-    def bad_input(fn):
-        try:
-            fn(np.array([0.0, 1.0, 2.0]), np.array([55.0, 60.0, 80.0]))
-        except ValueError:
-            return "raised"
-        return "no error"
+    for label, x, acc in _FIT_BAD:
+        def call(x=np.array(x), acc=np.array(acc)):
+            try:
+                with np.errstate(all="ignore"):
+                    out = fit_logit_trend(x, acc)
+            except ValueError:
+                return "raised ValueError"
+            return out
 
-    cases.append(Case("accuracies given in percent: raise ValueError", args=(_CallWith(fit_logit_trend),),
-                      expected="raised"))
-    run_check("fit_logit_trend", _Dispatch(fit_logit_trend, bad_input), cases,
-              hint="z = log(acc / (1 - acc)); slope, intercept = np.polyfit(x, z, 1); residual sd = "
-                   "sqrt(sum(resid**2) / (n - 2)). Raise ValueError unless 0 < acc < 1.")
-
-
-class _CallWith:
-    def __init__(self, fn):
-        self.fn = fn
-
-
-class _Dispatch:
-    """Runs ordinary cases on the function, and the bad-input case through ``bad_input``."""
-
-    def __init__(self, fn, bad_input):
-        self.fn, self.bad_input = fn, bad_input
-
-    def __call__(self, *args):
-        if len(args) == 1 and isinstance(args[0], _CallWith):
-            return self.bad_input(self.fn)
-        out = self.fn(*args)
-        if isinstance(out, (tuple, list)) and len(out) == 3:
-            return tuple(float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v for v in out)
-        return out
+        def validate(got, acc=acc):
+            if got == "raised ValueError":
+                return
+            raise CheckFailed(f"accuracies {acc} must raise ValueError (every accuracy must be a fraction strictly "
+                              f"between 0 and 1), but your function returned {_show(got)}: a percentage passed by "
+                              f"mistake, or a perfect score, would give a silent nan or inf")
+        cases.append(Case(label, args=(call,), validate=validate))
+    run_check("fit_logit_trend", lambda *a: a[0]() if len(a) == 1 and callable(a[0]) else fit_logit_trend(*a),
+              cases, timeout_s=CASE_SECONDS,
+              hint="Transform first (log-odds), then an ordinary least-squares line (np.polyfit returns the slope "
+                   "first); the residuals are what the line leaves unexplained, and two parameters were fitted.")
