@@ -206,6 +206,10 @@ def check_distill_kl(distill_kl) -> None:
                                                                                  .clamp(min=1)).mean(),
             "that divides by every position (mask.numel()), padding included; divide by the number of masked "
             "positions": (kl_pos * mf).sum() / mf.numel(),
+            "F.kl_div was given the student's raw logits: its first argument must be log-probabilities "
+            "(log_softmax of the student)": (((lt.exp() * (lt - s)).sum(-1)) * mf).sum() / mf.sum(),
+            "that divides the sum over every position, padding included, by the batch size (reduction="
+            "'batchmean'); average over the masked positions only": kl_pos.sum() / s.shape[0],
             "that is the cross-entropy between the distributions, not the KL: the teacher's own entropy term "
             "(sum p_t log p_t) is missing": ((-(lt.exp() * ls).sum(-1)) * mf).sum() / mf.sum(),
             "that is the cross-entropy with the teacher's most likely token (hard labels); distillation matches "
