@@ -80,8 +80,39 @@ def _lp_list(logits, tokens, mask):                # a Python list
     return S.response_logprobs(logits, tokens, mask).tolist()
 
 
+def _lp_sign(logits, tokens, mask):                # cross-entropy not negated (a loss, not a log-likelihood)
+    ce = F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
+    return (ce * mask[:, 1:]).sum(1)
+
+
+def _lp_reverse_shift(logits, tokens, mask):       # logits[:, 1:] "predict" tokens[:, :-1]
+    lp = torch.log_softmax(logits[:, 1:], -1).gather(2, tokens[:, :-1, None])[..., 0]
+    return (lp * mask[:, :-1]).sum(1)
+
+
+def _lp_logits_shifted_only(logits, tokens, mask):  # logits[:, 1:] against tokens[:, 1:]
+    lp = torch.log_softmax(logits[:, 1:], -1).gather(2, tokens[:, 1:, None])[..., 0]
+    return (lp * mask[:, 1:]).sum(1)
+
+
+def _lp_batch_dim(logits, tokens, mask):           # normalises over the batch
+    lp = torch.log_softmax(logits[:, :-1], 0).gather(2, tokens[:, 1:, None])[..., 0]
+    return (lp * mask[:, 1:]).sum(1)
+
+
+def _lp_masked_ids(logits, tokens, mask):          # gathers tokens * mask, forgets to mask the sum
+    return torch.log_softmax(logits[:, :-1], -1).gather(2, (tokens * mask)[:, 1:, None])[..., 0].sum(1)
+
+
 LOGPROB_MISTAKES = {
-    "no shift": (_lp_no_shift, "shift by one"),
+    "cross-entropy, not negated": (_lp_sign, "sign is flipped"),
+    "reverse shift": (_lp_reverse_shift, "shift goes the wrong way"),
+    "logits shifted, tokens not": (_lp_logits_shifted_only, "position t scored token t"),
+    "softmax over the batch": (_lp_batch_dim, "wrong dimension"),
+    "masked ids, unmasked sum": (_lp_masked_ids, "log-likelihood per row"),
+    "keepdim": (lambda l, t, m: S.response_logprobs(l, t, m)[:, None], "has shape"),
+    "numpy array": (lambda l, t, m: S.response_logprobs(l, t, m).numpy(), "should be a torch tensor"),
+    "no shift": (_lp_no_shift, "position t scored token t"),
     "mask not shifted": (_lp_mask_not_shifted, "the mask is not"),
     "raw logits": (_lp_raw_logits, "not normalised"),
     "probabilities": (_lp_probabilities, "probabilities were added"),
@@ -118,6 +149,14 @@ COMPARISON_MISTAKES = {
     "soft accuracy": (lambda g, b: float(torch.sigmoid(g - b).mean()), "the accuracy is"),
     "compares the sums": (lambda g, b: float(g.sum() > b.sum()), "the accuracy is"),
     "no return": (lambda g, b: None, "float"),
+    "int": (lambda g, b: int(S.comparison_accuracy(g, b)), "float"),
+    "percent": (lambda g, b: 100 * S.comparison_accuracy(g, b), "percent"),
+    "rounded": (lambda g, b: round(S.comparison_accuracy(g, b), 2), "rounded"),
+    "divides by both lengths": (lambda g, b: float(((g > b).float() + 0.5 * (g == b).float()).sum()
+                                                   / (len(g) + len(b))), "the accuracy is"),
+    "all pairs (an AUC)": (lambda g, b: float(((g[:, None] > b[None]).float()
+                                               + 0.5 * (g[:, None] == b[None]).float()).mean()), "the accuracy is"),
+    "above the median": (lambda g, b: float((g > b.median()).float().mean()), "the accuracy|ties counted"),
 }
 
 
@@ -180,7 +219,48 @@ def _kl_mse_logits(s, t, mask):                     # matches logits, not distri
     return _masked_mean(((s - t.detach()) ** 2).mean(-1), mask)
 
 
+def _kl_pos(s, t):
+    lt, ls = torch.log_softmax(t.detach(), -1), torch.log_softmax(s, -1)
+    return (lt.exp() * (lt - ls)).sum(-1)
+
+
+def _kl_row_means(s, t, mask):                      # mean of per-row means: rows with few positions weigh more
+    m = mask.float()
+    return ((_kl_pos(s, t) * m).sum(1) / m.sum(1)).mean()
+
+
+def _kl_numel(s, t, mask):                          # divides by every position
+    return (_kl_pos(s, t) * mask.float()).sum() / mask.numel()
+
+
+def _kl_soft_ce(s, t, mask):                        # cross-entropy: the teacher's entropy is missing
+    return _masked_mean(-(torch.softmax(t.detach(), -1) * torch.log_softmax(s, -1)).sum(-1), mask)
+
+
+def _kl_batchmean(s, t, mask):                      # F.kl_div(batchmean), no mask
+    return F.kl_div(torch.log_softmax(s, -1), torch.log_softmax(t.detach(), -1), log_target=True,
+                    reduction="batchmean")
+
+
+def _kl_div_swapped(s, t, mask):                    # F.kl_div with the arguments swapped
+    return _masked_mean(F.kl_div(torch.log_softmax(t.detach(), -1), torch.softmax(s, -1), reduction="none").sum(-1),
+                        mask)
+
+
+def _kl_student_detached(s, t, mask):               # no gradient reaches the student
+    return _masked_mean(_kl_pos(s.detach(), t), mask)
+
+
 DISTILL_MISTAKES = {
+    "mean of per-row means": (_kl_row_means, "mean of per-row means"),
+    "divides by numel": (_kl_numel, "divides by every position"),
+    "soft cross-entropy": (_kl_soft_ce, "entropy term"),
+    "kl_div batchmean, no mask": (_kl_batchmean, "batchmean"),
+    "kl_div on raw student logits": (lambda s, t, m: _masked_mean(F.kl_div(s, torch.softmax(t.detach(), -1),
+                                                                           reduction="none").sum(-1), m),
+                                     "raw logits"),
+    "kl_div arguments swapped": (_kl_div_swapped, "reverse direction|the loss"),
+    "student detached": (_kl_student_detached, "carries no gradient"),
     "reversed KL": (_kl_reversed, "the reverse direction"),
     "kl_div mean over vocabulary": (_kl_div_mean, "mean over the vocabulary"),
     "hard labels": (_kl_hard_labels, "hard labels"),
@@ -219,7 +299,37 @@ BT_MISTAKES = {
     "forgot the minus": (lambda g, b: F.logsigmoid(g - b).mean(), "the loss"),
     "a float": (lambda g, b: float(F.softplus(b - g).mean().detach()), "should be a torch tensor"),
     "detached": (lambda g, b: F.softplus(b - g).mean().detach(), "carries no gradient"),
+    "clamped sigmoid": (lambda g, b: -torch.log(torch.sigmoid(g - b).clamp(min=1e-7)).mean(), "underflow"),
+    "BCE on sigmoid": (lambda g, b: F.binary_cross_entropy(torch.sigmoid(g - b), torch.ones_like(g)), "underflow"),
+    "margin inside": (lambda g, b: F.softplus(b - g + 1).mean(), "a margin was added"),
+    "naive log1p(exp)": (lambda g, b: torch.log1p(torch.exp(b - g)).mean(), "overflows"),
+    "unreduced": (lambda g, b: F.softplus(b - g), "has shape"),
 }
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("log of the softmax", lambda l, t, m: (torch.log(torch.softmax(l[:, :-1], -1)).gather(2, t[:, 1:, None])[..., 0]
+                                            * m[:, 1:]).sum(1)),
+    ("float64", lambda l, t, m: S.response_logprobs(l, t, m).double())])
+def test_response_logprobs_accepts_equivalent_forms(name, fn):
+    check_response_logprobs(fn)
+
+
+def test_equivalent_losses_pass():
+    check_distill_kl(lambda s, t, m: _kl_pos(s, t)[m].mean())
+    check_bradley_terry_loss(lambda g, b: F.binary_cross_entropy_with_logits(g - b, torch.ones_like(g)))
+    check_bradley_terry_loss(lambda g, b: -torch.log_softmax(torch.stack([g, b], 1), 1)[:, 0].mean())
+
+
+def test_check_hints_do_not_paste_the_solution():
+    import inspect
+    from utils.assistant import checks
+    src = inspect.getsource(checks)
+    hints = [src[i: src.index(")", src.index("hint=", i) + 200)] for i in range(len(src)) if src.startswith("hint=", i)]
+    assert len(hints) == 4
+    for h in hints:
+        for leak in ("log_softmax(logits[:, :-1]", "softplus(", "(good > bad)", "teacher.detach()", ".mean()"):
+            assert leak not in h, (leak, h)
 
 
 @pytest.mark.parametrize("name", BT_MISTAKES)

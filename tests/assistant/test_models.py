@@ -3,6 +3,7 @@ gaming probes and the widget's plain function. Everything runs on tiny settings 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -241,14 +242,69 @@ def test_probe_and_best_of_n(trained, vocab):
     head = PF.fit_ranked(PF.pair_features(model, vocab, ev), PF.feature_stats(PF.pair_features(model, vocab, ev)))
     score = G.pm_scorer(model, vocab, head)
     r = G.probe(score, ev, G.PROBES["polite closing line"])
-    assert set(r) == {"before", "after", "flipped", "score change"} and 0 <= r["flipped"] <= 1
-    bon = G.best_of_n(score, ev, D.candidate_responses(), [2, 8], seeds=(0,))
-    assert bon["random good"][0] == pytest.approx(0.5) and bon["random good"][1] < 0.5
-    assert bon["pick score"][1] >= bon["pick score"][0] - 1e-6     # more candidates, at least as high a maximum
-    with pytest.raises(ValueError, match="at least 2"):
-        G.best_of_n(score, ev, D.candidate_responses(), [1])
+    assert set(r) == {"before", "after", "flipped", "score change", "control: better edited"}
+    assert 0 <= r["flipped"] <= 1
     with pytest.raises(ValueError, match="at least one pair"):
         G.probe(score, [], str.upper)
+
+
+def test_probe_counts_ties_as_half():
+    ev = D.make_hhh_eval(2)
+    flat = lambda q, r: torch.zeros(len(r))              # every response scores the same
+    r = G.probe(flat, ev, str.upper)
+    assert r["before"] == r["after"] == r["control: better edited"] == 0.5 and r["flipped"] == 0.0
+
+
+def _scorers():
+    gen = torch.Generator().manual_seed(0)
+    return {"random": lambda q, r: torch.rand(len(r), generator=gen),
+            "oracle": lambda q, r: torch.tensor([float(D.is_aligned(a, x)) for a, x in zip(q, r)]),
+            "anti-oracle": lambda q, r: torch.tensor([-float(D.is_aligned(a, x)) for a, x in zip(q, r)])}
+
+
+def test_best_of_n_pool_is_fair_and_calibrated():
+    reqs = D.all_requests()
+    bon = G.best_of_n(_scorers(), reqs, [1, 4, 16], seeds=(0, 1))
+    assert set(bon) == {"random", "oracle", "anti-oracle", "candidates"}
+    cand = bon["candidates"]["picked good"].mean(1)
+    assert np.all(np.abs(cand - 0.5) < 0.08)                    # half good at every n: the pool does not decide it
+    assert abs(bon["random"]["picked good"].mean(1)[-1] - 0.5) < 0.15   # a scorer that knows nothing stays at chance
+    assert bon["oracle"]["picked good"].mean(1)[-1] > 0.99      # the truth finds a good answer
+    assert bon["anti-oracle"]["picked good"].mean(1)[-1] < 0.01
+    assert bon["oracle"]["picked good"][0].mean() == pytest.approx(cand[0])   # n = 1: every scorer takes it
+    with pytest.raises(ValueError, match="at least 1"):
+        G.best_of_n(_scorers(), reqs, [0])
+    with pytest.raises(ValueError, match="at least one request"):
+        G.best_of_n(_scorers(), [], [2])
+
+
+def test_responses_for_is_balanced_and_true():
+    for r in D.all_requests():
+        good, bad = D.responses_for(r)
+        assert len(good) == len(bad) >= 2 and len(set(good + bad)) == 2 * len(good)
+        assert all(D.is_aligned(r, x) for x in good) and not any(D.is_aligned(r, x) for x in bad)
+    with pytest.raises(KeyError, match="not a request"):
+        D.responses_for("how do i fly?")
+    with pytest.raises(TypeError, match="string"):
+        D.responses_for(3)
+
+
+def test_control_student_and_careless_prompt(trained, vocab):
+    model, _ = trained
+    docs = D.make_corpus(6, seed=3)
+    st, hist = PF.finetune_on_docs(model, vocab, docs, epochs=1, seed=0)
+    assert len(hist) == 1 and st is not model
+    with pytest.raises(ValueError, match="documents"):
+        PF.finetune_on_docs(model, vocab, [], epochs=1)
+    assert not vocab.unknown_words(D.careless_prompt())
+    assert abs(len(vocab.encode(D.careless_prompt())) - len(vocab.encode(D.hhh_prompt()))) <= 10
+
+
+def test_bad_pairs_and_responses_are_named(trained, vocab):
+    with pytest.raises(TypeError, match="request of type int"):
+        S.check_pairs([D.Pair(3, "a", "b", "helpful", "x")])
+    with pytest.raises(ValueError, match="non-empty string"):
+        PF.response_features(trained[0], vocab, ["how?"], [""])
 
 
 def test_widget_function_changes_with_the_text(trained, vocab):

@@ -89,8 +89,8 @@ def check_response_logprobs(response_logprobs) -> None:
         lsm = torch.log_softmax(logits, -1)
         shifted = lsm[:, :-1].gather(2, tokens[:, 1:, None])[..., 0]
         alts = {
-            "position t scored token t: the logits at t - 1 predict token t, so shift by one "
-            "(logits[:, :-1] against tokens[:, 1:])": (lsm.gather(2, tokens[..., None])[..., 0] * mask).sum(1),
+            "position t scored token t: the logits at t - 1 predict token t, so the logits and the tokens must "
+            "be offset by one": (lsm.gather(2, tokens[..., None])[..., 0] * mask).sum(1),
             "the tokens are shifted but the mask is not: use mask[:, 1:] with tokens[:, 1:]":
                 (shifted * mask[:, :-1]).sum(1),
             "the logits were not normalised: take log_softmax over the vocabulary first":
@@ -100,6 +100,12 @@ def check_response_logprobs(response_logprobs) -> None:
             "every position was counted: multiply by the mask so only the response's tokens add up":
                 shifted.sum(1),
             "probabilities were added, not log-probabilities": (shifted.exp() * mask[:, 1:]).sum(1),
+            "the sign is flipped: that is the negative log-likelihood (a cross-entropy loss); a log-probability "
+            "is <= 0, so return the log-likelihood itself, not minus it": -expected,
+            "the shift goes the wrong way: the logits at t + 1 were read for token t; it is the logits at t - 1 "
+            "that predict token t": (lsm[:, 1:].gather(2, tokens[:, :-1, None])[..., 0] * mask[:, :-1]).sum(1),
+            "the softmax was taken over the wrong dimension: normalise over the vocabulary (the last one)":
+                (torch.log_softmax(logits[:, :-1], 0).gather(2, tokens[:, 1:, None])[..., 0] * mask[:, 1:]).sum(1),
         }
 
         def validate(got, expected=expected, B=B, alts=alts):
@@ -107,8 +113,8 @@ def check_response_logprobs(response_logprobs) -> None:
             _diagnose(got, expected, alts, "the log-likelihood per row")
         cases.append(Case(label, args=(logits, tokens, mask), validate=validate))
     run_check("response_logprobs", response_logprobs, cases,
-              hint="logp = log_softmax(logits[:, :-1], dim=-1) scores tokens[:, 1:]; gather the token ids, multiply "
-                   "by mask[:, 1:] and sum over time. Position t - 1 predicts token t.")
+              hint="position t - 1 predicts token t; normalise over the vocabulary before reading a token's "
+                   "log-probability, and add up only the response's positions. The exercise's hints go further.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,6 +130,7 @@ def check_comparison_accuracy(comparison_accuracy) -> None:
         ("every pair wrong", [-1.0, -2.0, -3.0], [0.0, 0.0, 0.0]),
         ("one pair, a tie", [0.25], [0.25]),
         ("log-likelihoods: large negative scores", [-40.5, -12.0, -30.0, -7.0, -9.0], [-41.0, -11.0, -29.0, -8.0, -9.5]),
+        ("three pairs, two right: a share that is not a round number", [1.0, 2.0, 3.0], [0.0, 1.0, 4.0]),
     ]
     cases = []
     for label, g, b in specs:
@@ -134,7 +141,9 @@ def check_comparison_accuracy(comparison_accuracy) -> None:
                 "that is a count of pairs; return the share (divide by the number of pairs)":
                     float((gt > bt).sum() + 0.5 * (gt == bt).sum()),
                 "the comparison is reversed: the better response should have the higher score":
-                    float(((gt < bt).float() + 0.5 * (gt == bt).float()).mean())}
+                    float(((gt < bt).float() + 0.5 * (gt == bt).float()).mean()),
+                "that is a percent; return the share, between 0 and 1": 100 * expected,
+                "the result was rounded; return the share itself, unrounded": round(expected, 2)}
 
         def validate(got, expected=expected, alts=alts):
             if isinstance(got, torch.Tensor):
@@ -147,8 +156,8 @@ def check_comparison_accuracy(comparison_accuracy) -> None:
             assert_close(got, expected, "the accuracy", atol=1e-6)
         cases.append(Case(label, args=(torch.tensor(g), torch.tensor(b)), validate=validate))
     run_check("comparison_accuracy", comparison_accuracy, cases,
-              hint="((good > bad).float() + 0.5 * (good == bad).float()).mean(), then float(...). A fraction, not a "
-                   "count; a tie is a coin flip.")
+              hint="compare the two scores of each pair; a tie is a coin flip, worth half a win; return the share "
+                   "of pairs as a plain Python float.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,8 +179,11 @@ def check_distill_kl(distill_kl) -> None:
     t4[:, 3:] = 50.0 * torch.randn(3, 2, 4, generator=g)       # garbage at masked-out positions
     m4 = torch.zeros(3, 5, dtype=torch.bool)
     m4[:, :3] = True
+    s5, t5 = torch.randn(2, 5, 4, generator=g), torch.randn(2, 5, 4, generator=g) * 2
+    m5 = torch.tensor([[True, False, False, False, False], [True, True, True, True, False]])
     specs = [
         ("two rows with a few masked-out positions", s1, t1, m1),
+        ("rows with different numbers of masked positions (1 and 4)", s5, t5, m5),
         ("identical student and teacher: the KL is 0", s2, s2.clone(), m2),
         ("a peaked teacher: KL(teacher || student), not the reverse", s3, t3, m3),
         ("padding with extreme teacher logits must be ignored", s4, t4, m4),
@@ -189,6 +201,17 @@ def check_distill_kl(distill_kl) -> None:
             "vocabulary, average over positions": ((kl_pos / s.shape[-1]) * mf).sum() / mf.sum(),
             "padding positions were averaged in: count only the positions where mask is True": kl_pos.mean(),
             "that is a sum over positions: divide by the number of masked positions": (kl_pos * mf).sum(),
+            "that averages each row first and then the rows (a mean of per-row means); the loss is one mean over "
+            "all masked positions, so a row with more positions weighs more": ((kl_pos * mf).sum(1) / mf.sum(1)
+                                                                                 .clamp(min=1)).mean(),
+            "that divides by every position (mask.numel()), padding included; divide by the number of masked "
+            "positions": (kl_pos * mf).sum() / mf.numel(),
+            "F.kl_div was given the student's raw logits: its first argument must be log-probabilities "
+            "(log_softmax of the student)": (((lt.exp() * (lt - s)).sum(-1)) * mf).sum() / mf.sum(),
+            "that divides the sum over every position, padding included, by the batch size (reduction="
+            "'batchmean'); average over the masked positions only": kl_pos.sum() / s.shape[0],
+            "that is the cross-entropy between the distributions, not the KL: the teacher's own entropy term "
+            "(sum p_t log p_t) is missing": ((-(lt.exp() * ls).sum(-1)) * mf).sum() / mf.sum(),
             "that is the cross-entropy with the teacher's most likely token (hard labels); distillation matches "
             "the teacher's whole distribution": (torch.nn.functional.cross_entropy(
                 s.reshape(-1, s.shape[-1]), t.argmax(-1).reshape(-1), reduction="none").view(m.shape) * mf).sum()
@@ -219,8 +242,8 @@ def check_distill_kl(distill_kl) -> None:
         cases.append(Case(label, args=(run,), validate=validate))
     _require_callable(distill_kl, "distill_kl")
     run_check("distill_kl", _call, cases,
-              hint="p_t = softmax(teacher.detach()); KL = (p_t * (log_softmax(teacher) - log_softmax(student))).sum(-1);"
-                   " then average it over the positions where mask is True.")
+              hint="the KL weights the log-ratio by the teacher's probabilities and sums over the vocabulary; the "
+                   "teacher is a fixed target; average over the masked positions only.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -249,7 +272,18 @@ def check_bradley_terry_loss(bradley_terry_loss) -> None:
                 "looks only at the difference r_good - r_bad":
                     (torch.nn.functional.softplus(-g_t) + torch.nn.functional.softplus(b_t)).mean(),
                 "that is 1 - sigmoid(r_good - r_bad), a probability; the loss is its negative log":
-                    (1 - torch.sigmoid(g_t - b_t)).mean()}
+                    (1 - torch.sigmoid(g_t - b_t)).mean(),
+                "not numerically stable: the probabilities underflow (sigmoid of a difference of -200 is 0 in "
+                "float32), so clamping them caps the loss at the wrong value; compute it from the difference "
+                "directly, without going through probabilities":
+                    -torch.log(torch.sigmoid(g_t - b_t).clamp(min=1e-7)).mean(),
+                "not numerically stable: binary_cross_entropy on sigmoid probabilities underflows (it clips the "
+                "log at -100); use a form that takes the score difference itself, not a probability":
+                    torch.nn.functional.binary_cross_entropy(torch.sigmoid(g_t - b_t), torch.ones_like(g_t)),
+                "that is log sigmoid(r_good - r_bad), without the minus: the loss to minimise is its negative":
+                    -torch.nn.functional.softplus(b_t - g_t).mean(),
+                "a margin was added inside the loss; the Bradley-Terry loss is exactly -log sigmoid(r_good - r_bad)":
+                    torch.nn.functional.softplus(b_t - g_t + 1).mean()}
 
         def validate(got, expected=expected, alts=alts):
             out, rg, rb = got
@@ -271,4 +305,5 @@ def check_bradley_terry_loss(bradley_terry_loss) -> None:
         cases.append(Case(label, args=(run,), validate=validate))
     _require_callable(bradley_terry_loss, "bradley_terry_loss")
     run_check("bradley_terry_loss", _call, cases,
-              hint="loss = softplus(r_bad - r_good).mean(): the mean over pairs of -log sigmoid(r_good - r_bad).")
+              hint="the mean over pairs of -log sigmoid(r_good - r_bad); for a large difference, rewrite it so that "
+                   "no probability is ever computed (the exercise's first hint names the function).")

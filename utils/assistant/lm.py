@@ -239,6 +239,5 @@ def held_out_loss(model: nn.Module, vocab: Vocab, docs: Sequence[Sequence[D.Exch
     for i, doc in enumerate(docs):
         pos = mask[i].nonzero().flatten()
         mask[i, pos] = torch.tensor(_part_mask(vocab, doc, part), dtype=torch.bool)
-    logp = torch.log_softmax(model(ids[:, :-1]), -1).gather(2, ids[:, 1:, None])[..., 0]
-    m = mask[:, 1:]
-    return float(-(logp * m).sum() / m.sum())
+    from .scoring import response_logprobs   # the one implementation of "log-probability of masked tokens"
+    return float(-response_logprobs(model(ids), ids, mask).sum() / mask[:, 1:].sum())

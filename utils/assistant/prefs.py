@@ -36,7 +36,7 @@ from . import data as D
 from .lm import DecayLM, Vocab, encode_batch, exchange_prefix
 from .scoring import bradley_terry_loss, check_pairs, comparison_accuracy, distill_kl
 
-__all__ = ["distill_prompt", "distillation_kl", "pair_features", "PairFeatures", "fit_ranked", "fit_binary",
+__all__ = ["distill_prompt", "finetune_on_docs", "distillation_kl", "pair_features", "PairFeatures", "fit_ranked", "fit_binary",
            "fit_imitation", "ImitationData", "imitation_data", "learning_curves", "subsets", "head_scores",
            "STEPS", "LR", "LowRankReadout", "fit_full_batch", "feature_stats", "response_features", "imitation_scores"]
 
@@ -85,6 +85,29 @@ def distill_prompt(model: DecayLM, vocab: Vocab, docs: Sequence[Sequence[D.Excha
     return student, history
 
 
+def finetune_on_docs(model: DecayLM, vocab: Vocab, docs: Sequence[Sequence[D.Exchange]], *, epochs: int = 4,
+                     lr: float = 3e-3, batch_size: int = 32, seed: int = 0) -> tuple[DecayLM, list[float]]:
+    """The control for :func:`distill_prompt`: a copy of ``model`` trained on the same documents, with the same
+    epochs, learning rate and batches, but with the plain next-token loss on the documents' own tokens (no prompt,
+    no teacher). What the distilled student shares with this control comes from the extra training, not the
+    prompt."""
+    if not docs:
+        raise ValueError("finetune_on_docs needs documents to train on")
+    ids_s, mask_s = encode_batch(vocab, [""] * len(docs), [D.format_document(d) for d in docs])
+    keep = mask_s[:, 1:]
+    student = copy.deepcopy(model)
+
+    def batch_loss(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        xb = xb.long()
+        ce = nn.functional.cross_entropy(m(xb)[:, :-1].transpose(1, 2), xb[:, 1:], reduction="none")
+        k = keep[yb].float()
+        return (ce * k).sum() / k.sum()
+
+    history = train(student, ids_s.float(), torch.arange(len(ids_s)), epochs=epochs, batch_size=batch_size, lr=lr,
+                    batch_loss=batch_loss, seed=seed, progress=False)
+    return student, history
+
+
 @torch.no_grad()
 def distillation_kl(teacher: DecayLM, student: nn.Module, vocab: Vocab, docs: Sequence[Sequence[D.Exchange]],
                     prompt: str) -> float:
@@ -117,6 +140,9 @@ def response_features(model: DecayLM, vocab: Vocab, requests: Sequence[str], res
     """(N, 2 * width): the model's features averaged over the response's tokens, and at its last token."""
     if len(requests) != len(responses):
         raise ValueError(f"mismatched inputs: {len(requests)} requests but {len(responses)} responses")
+    for i, r in enumerate(responses):
+        if not isinstance(r, str) or not r.strip():
+            raise ValueError(f"response {i} is {r!r}: every response must be a non-empty string")
     model.eval()
     out = []
     for i in range(0, len(requests), batch):
@@ -308,6 +334,10 @@ def learning_curves(model: DecayLM, vocab: Vocab, train_pairs: Sequence[D.Pair],
     sub = subsets(len(train_pairs), sizes, seeds)
     for i, n in enumerate(sizes):
         for j, s in enumerate(seeds):
+            if n == len(train_pairs) and j > 0:   # every subset is the whole pool: the same fit, no spread
+                for m in methods:
+                    res[m][i, j] = res[m][i, 0]
+                continue
             idx = sub[(n, s)]
             res["imitation"][i, j] = accuracy_fn(*imitation_scores(fit_imitation(itr, idx, seed=s), iev))
             if n == 0:

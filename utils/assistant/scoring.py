@@ -85,7 +85,10 @@ def check_pairs(pairs: Sequence[D.Pair]) -> None:
             raise TypeError(f"pair {i} is a {type(p).__name__}, not a data.Pair(request, good, bad, ...)")
         for name in ("request", "good", "bad"):
             v = getattr(p, name)
-            if not isinstance(v, str) or not v.strip():
+            if not isinstance(v, str):
+                raise TypeError(f"pair {i} has a {name} of type {type(v).__name__} ({v!r:.40}): requests and "
+                                f"responses must be strings")
+            if not v.strip():
                 raise ValueError(f"pair {i} has an empty {name}: every pair needs a request and two responses")
 
 
