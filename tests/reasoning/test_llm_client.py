@@ -80,7 +80,7 @@ def test_off_by_default(monkeypatch):
 
 
 def test_solve_runs_the_program_in_the_sandbox(server):
-    sols = L.solve("Eggs?", config(server, "good"), n=2, isolate=False)
+    sols = L.solve("Eggs?", config(server, "good"), n=2)
     assert [s.answer for s in sols] == [31, 31]
     assert sols[0].program.startswith("def solution():") and sols[0].outcome.ok
     req = server.requests[-1]
@@ -90,16 +90,41 @@ def test_solve_runs_the_program_in_the_sandbox(server):
     assert msgs[0]["role"] == "system" and msgs[-1] == {"role": "user", "content": "Eggs?"}
 
 
-def test_isolated_run(server):
-    sol = L.solve("Eggs?", config(server, "good"))[0]   # isolate=True is the default
-    assert sol.answer == 31
+@pytest.mark.parametrize("isolate", [True, "fresh"])
+def test_the_program_runs_in_a_worker_process(server, isolate):
+    sol = L.solve("Eggs?", config(server, "good"), isolate=isolate)[0]   # isolate=True is the default
+    assert sol.answer == 31 and sol.outcome.ok
+
+
+def test_hostile_replies_are_refused_and_bounded(server, monkeypatch):
+    """Whatever the model writes, solve() returns refusals with short texts, and the next reply still runs."""
+    from utils.reasoning import sandbox
+    replies = ["```python\nanswer = ().__class__.__bases__[0].__subclasses__()\n```",
+               "```python\nt = ()\nfor i in range(20000):\n    t = " + "(" * 50 + "t" + ",)" * 50
+               + "\nanswer = len({t})\n```",
+               "```python\ndef solution():\n    return 'the answer is 42'\n```",
+               "```python\nanswer = float('nan')\n```",
+               "```python\nwhile True:\n    pass\n```",
+               "no code at all, just prose: the answer is 7",
+               "```python\nx = [0] * 10 ** 9\nanswer = 1\n```"]
+    monkeypatch.setattr(L, "chat", lambda config, messages, n=1: replies)
+    lim = sandbox.Limits(max_seconds=1.0, max_steps=400_000, max_memory_mb=256)
+    sols = L.solve("?", config(server, "good"), limits=lim)
+    assert [s.answer for s in sols] == [None] * len(replies)
+    kinds = [s.outcome.error_type for s in sols]
+    assert kinds[4] in ("TimeLimitExceeded", "StepLimitExceeded"), kinds
+    assert kinds[:4] + kinds[5:] == ["ForbiddenOperation", "ContainerTooLarge", "NoAnswer", "NoAnswer",
+                                     "MalformedProgram", "MemoryLimitExceeded"]
+    assert all(len(str(s.outcome)) <= 300 for s in sols)
+    monkeypatch.undo()
+    assert L.solve("Eggs?", config(server, "good"))[0].answer == 31
 
 
 def test_malicious_and_endless_programs_are_refused(server):
-    sol = L.solve("?", config(server, "evil"), isolate=False)[0]
+    sol = L.solve("?", config(server, "evil"))[0]
     assert sol.answer is None and sol.outcome.error_type == "ForbiddenOperation"
     from utils.reasoning.sandbox import Limits
-    sol = L.solve("?", config(server, "loop"), isolate=False, limits=Limits(max_seconds=0.5))[0]
+    sol = L.solve("?", config(server, "loop"), limits=Limits(max_seconds=0.5))[0]
     assert sol.answer is None and sol.outcome.error_type in ("StepLimitExceeded", "TimeLimitExceeded")
 
 

@@ -1,5 +1,9 @@
 """The sandbox for model-written programs: answers, refusals, escape attempts, resource limits."""
 
+import os
+import signal
+import tempfile
+import threading
 import time
 from fractions import Fraction
 
@@ -201,12 +205,228 @@ def test_run_counter_counts_runs():
     assert S.RUN_COUNT[0] == before + 2
 
 
-def test_isolated_process():
-    assert S.run_program("answer = 6 * 7", isolate=True) == 42
-    assert S.run_program("answer = Fraction(1, 3)", isolate=True) == Fraction(1, 3)
-    o = S.safe_run("while True:\n    pass", S.Limits(max_seconds=0.5, max_steps=10**9), isolate=True)
-    assert not o.ok and o.error_type in ("TimeLimitExceeded", "StepLimitExceeded")
-    o = S.safe_run("answer = ().__class__", isolate=True)
+@pytest.mark.parametrize("isolate", [True, "fresh", False])
+def test_every_mode_gives_the_same_results(isolate):
+    S.clear_cache()
+    assert S.run_program("answer = 6 * 7", isolate=isolate) == 42
+    assert S.run_program("answer = Fraction(1, 3)", isolate=isolate) == Fraction(1, 3)
+    assert S.run_program("answer = 7 / 2", isolate=isolate) == 3.5
+    o = S.safe_run("while True:\n    pass", S.Limits(max_seconds=0.5, max_steps=10**9), isolate=isolate)
+    assert not o.ok and o.error_type == "TimeLimitExceeded", o
+    o = S.safe_run("answer = ().__class__", isolate=isolate)
     assert o.error_type == "ForbiddenOperation"
-    o = S.safe_run("answer = 1 / 0", isolate=True)
+    o = S.safe_run("answer = 1 / 0", isolate=isolate)
     assert o.error_type == "ProgramRaised"
+    o = S.safe_run("print('hi', 3)\nanswer = 2 ** 100", isolate=isolate)
+    assert o.ok and o.value == 2 ** 100 and o.stdout == "hi 3\n" and o.steps == 3
+
+
+def test_the_default_is_a_worker_process():
+    import inspect
+    for fn in (S.safe_run, S.run_program):
+        assert inspect.signature(fn).parameters["isolate"].default is True
+    S.clear_cache()
+    before = S.stats()["cache_misses"]
+    S.safe_run("answer = 123456 + 1")
+    assert S.stats()["workers_started"] >= 1 and S.stats()["cache_misses"] == before + 1
+
+
+# ------------------------------------------------------------------------------ limits and outcomes
+@pytest.mark.parametrize("kwargs", [
+    {"max_seconds": float("inf")}, {"max_seconds": float("nan")}, {"max_seconds": 0}, {"max_seconds": -1},
+    {"max_seconds": True}, {"max_seconds": "2"}, {"max_seconds": 10_000}, {"max_memory_mb": float("inf")},
+    {"max_memory_mb": 0.5}, {"max_steps": 0}, {"max_steps": 2.5}, {"max_steps": True}, {"max_int_bits": 10 ** 6},
+    {"max_items": -5}, {"max_depth": 10_000}, {"max_output_chars": None}, {"max_source_chars": 0},
+])
+def test_invalid_limits_are_a_clear_error_at_construction(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"Limits.{name} must be"):
+        S.Limits(**kwargs)
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    (("answer = 1",), {"limits": {"max_seconds": 1}}), (("answer = 1",), {"limits": 5}),
+    (("answer = 1",), {"isolate": "maybe"}), ((b"answer = 1",), {}), ((None,), {}), ((["answer = 1"],), {}),
+    (("answer = 1\n" * 5000,), {}), (("\ud800 = 1",), {}), (("answer = '\x00'",), {}),
+])
+def test_safe_run_never_raises(args, kwargs):
+    o = S.safe_run(*args, **kwargs)
+    assert isinstance(o, S.Outcome) and not o.ok and o.error_type and len(o.text) <= 300, o
+
+
+def test_run_program_rejects_wrong_arguments_clearly():
+    with pytest.raises(TypeError, match="limits must be a sandbox.Limits"):
+        S.run_program("answer = 1", limits={"max_seconds": 1})
+    with pytest.raises(ValueError, match="isolate must be"):
+        S.run_program("answer = 1", isolate="sometimes")
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+@pytest.mark.parametrize("src", ["answer = float('nan')", "answer = float('inf')", "answer = -1e308 * 10",
+                                 "def solution():\n    return float('nan')"])
+def test_nan_and_infinity_are_no_answer_in_every_mode(src, isolate):
+    o = S.safe_run(src, isolate=isolate)
+    assert not o.ok and o.error_type == "NoAnswer" and "not a finite number" in o.error, o
+
+
+def test_the_text_of_an_outcome_is_short_and_safe():
+    o = S.safe_run("answer = 2 ** 8000")
+    assert o.ok and "digits" in o.text and len(o.text) <= 300 and len(str(o)) <= 300
+    o = S.safe_run("answer = Fraction(2 ** 500 + 1, 3 ** 300)")
+    assert o.ok and len(o.text) <= 300
+    assert len(S.safe_run("answer = " + "(" * 300 + "1" + ")" * 300).text) <= 300
+    assert S.Outcome(True, 10 ** 4000).text.endswith("(4001 digits)")
+
+
+def test_only_numbers_come_back():
+    for src in ("answer = 5", "answer = 2.5", "answer = Fraction(1, 3)", "def solution():\n    return 9"):
+        v = S.run_program(src)
+        assert type(v) in (int, float, Fraction)
+
+
+def test_normalise_answer_of_extreme_values():
+    assert S.normalise_answer(Fraction(10 ** 400, 3)) is None            # too large for a float
+    assert S.normalise_answer(Fraction(1, 10 ** 400)) == 0.0
+    assert S.normalise_answer(10 ** 100) == 10 ** 100
+
+
+# ------------------------------------------------------------------------------ the cache
+def test_the_cache_is_bounded_in_bytes(monkeypatch):
+    small = S._ResultCache(max_bytes=256 * 1024)      # one entry may take 4 KB; these take about 2.3 KB
+    monkeypatch.setattr(S, "_CACHE", small)
+    for i in range(200):
+        assert S.safe_run(f"print('{i:04d}' * 500)\nanswer = {i}").ok
+    assert 200 * 1024 < small.bytes <= 256 * 1024 and 50 < len(small.items) < 200
+    hits = small.hits
+    assert S.safe_run("print('0199' * 500)\nanswer = 199").stdout.startswith("0199")   # recent: a hit
+    assert small.hits == hits + 1
+    S.safe_run(f"print('x' * 9000)\nanswer = 1")                   # larger than 1/64 of the cache: not kept
+    assert small.bytes <= 256 * 1024
+
+
+def test_time_and_memory_refusals_are_not_cached():
+    S.clear_cache()
+    src = "while True:\n    pass"
+    lim = S.Limits(max_seconds=0.3, max_steps=10 ** 9)
+    for _ in range(2):
+        assert S.safe_run(src, lim).error_type == "TimeLimitExceeded"
+    assert S.stats()["cache_entries"] == 0
+
+
+# ------------------------------------------------------------------------------ the worker processes
+posix = pytest.mark.skipif(os.name != "posix" or not os.path.isdir("/proc/self"), reason="POSIX with /proc")
+
+
+@posix
+def test_workers_run_under_os_limits_with_nothing_inherited():
+    info = S.worker_info()
+    for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NPROC"):
+        assert isinstance(info.get(name), int), (name, info)
+    assert info["RLIMIT_FSIZE"] == 0 and info["RLIMIT_NOFILE"] <= 8
+    pid = info["pid"]
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+    assert fds == list(range(info["RLIMIT_NOFILE"])), fds        # stdin/out/err (/dev/null) + two pipes
+    for fd in (0, 1, 2):
+        assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+    assert os.readlink(f"/proc/{pid}/cwd").startswith(os.path.join(tempfile.gettempdir(), "course-sandbox-"))
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        assert f.read().split(b"\0")[:-1] == [b"PYTHONHASHSEED=0"]
+    if os.geteuid() == 0:
+        assert info["user"] == "dropped to uid 65534" and os.stat(f"/proc/{pid}").st_uid == 65534
+
+
+def _busy_worker(timeout=30):
+    """The worker running a program right now (the tests start one in a thread)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        pool = S._pool()
+        if pool.in_use and pool.in_use[0].info is not None:
+            return pool.in_use[0]
+        time.sleep(0.01)
+    raise AssertionError("no worker became busy")
+
+
+def _in_thread(fn):
+    box = []
+    t = threading.Thread(target=lambda: box.append(fn()), daemon=True)
+    t.start()
+    return t, box
+
+
+def test_a_worker_is_replaced_after_a_violation_and_kept_after_an_error():
+    S.clear_cache()
+    S.safe_run("answer = 1")
+    killed = S.stats()["workers_killed"]
+    assert S.safe_run("answer = 1 / 0").error_type == "ProgramRaised"
+    assert S.stats()["workers_killed"] == killed
+    assert S.safe_run("while True:\n    pass", S.Limits(max_seconds=0.3, max_steps=10 ** 9)).error_type == \
+        "TimeLimitExceeded"
+    assert S.stats()["workers_killed"] == killed + 1
+    assert S.run_program("answer = 40 + 2") == 42
+
+
+@posix
+def test_a_worker_that_crashes_gives_a_clear_error_and_is_replaced():
+    S.clear_cache()
+    t, box = _in_thread(lambda: S.safe_run("while True:\n    pass", S.Limits(max_seconds=20, max_steps=10 ** 9)))
+    w = _busy_worker()
+    os.kill(w.proc.pid, signal.SIGSEGV)
+    t.join(30)
+    assert box and box[0].error_type == "WorkerCrashed" and "SIGSEGV" in box[0].error, box
+    assert S.run_program("answer = 2 + 2") == 4
+
+
+@posix
+def test_a_worker_that_stops_answering_is_killed_by_the_wall_clock_backstop(monkeypatch):
+    S.clear_cache()
+    monkeypatch.setattr(S, "_backstop", lambda limits: 1.5)
+    t, box = _in_thread(lambda: S.safe_run("while True:\n    pass", S.Limits(max_seconds=20, max_steps=10 ** 9)))
+    w = _busy_worker()
+    os.kill(w.proc.pid, signal.SIGSTOP)          # uses no CPU any more: only the wall clock can tell
+    t.join(30)
+    assert box and box[0].error_type == "TimeLimitExceeded" and "wall-clock" in box[0].error, box
+    assert w.proc.poll() is not None
+    assert S.run_program("answer = 3 + 3") == 6
+
+
+@posix
+def test_the_user_can_still_interrupt_a_long_program():
+    S.clear_cache()
+    main = threading.get_ident()
+    threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        S.safe_run("while True:\n    pass", S.Limits(max_seconds=30, max_steps=10 ** 9))
+    assert not S._pool().in_use
+    assert S.run_program("answer = 5 + 5") == 10
+
+
+@posix
+def test_a_forked_child_does_not_use_the_parents_workers():
+    S.run_program("answer = 1")
+    parent_workers = [w.proc.pid for w in S._pool().idle]
+    pid = os.fork()
+    if pid == 0:                                 # the child: its own pool, then a hard exit
+        code = 1
+        try:
+            ok = S.run_program("answer = 6 * 7") == 42
+            code = 0 if ok and all(w.proc.pid not in parent_workers for w in S._pool().idle) else 2
+            S.shutdown()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert S.run_program("answer = 7 * 6") == 42 and all(w.alive() for w in S._pool().idle)
+
+
+def test_benchmark_reports_every_mode():
+    rows = S.benchmark(n=6)
+    assert {mode for _, mode in rows} == {"warm pool", "fresh process", "in-process"}
+    assert all(med > 0 for med, _ in rows.values())
+    # a ratio, not a wall time: starting a process per program is far slower than a warm worker
+    assert rows[("trivial", "fresh process")][0] > 3 * rows[("trivial", "warm pool")][0]
+
+
+def test_the_threat_model_is_documented():
+    doc = S.__doc__
+    for words in ("Threat model", "Not defended", "kernel", "worker process", "sticky", "Only numbers"):
+        assert words in doc, words

@@ -89,7 +89,7 @@ from utils.reasoning.sandbox_worker import (  # noqa: F401 - re-exported: the pu
 
 __all__ = [
     "Limits", "Outcome", "run_program", "safe_run", "check_program", "normalise_answer", "warm_up", "shutdown",
-    "worker_info", "clear_cache", "SandboxError", "MalformedProgram", "ForbiddenOperation", "ResourceLimitExceeded",
+    "worker_info", "clear_cache", "stats", "SandboxError", "MalformedProgram", "ForbiddenOperation", "ResourceLimitExceeded",
     "TimeLimitExceeded", "StepLimitExceeded", "MemoryLimitExceeded", "OutputLimitExceeded", "IntegerTooLarge",
     "RecursionTooDeep", "ContainerTooLarge", "ProgramRaised", "NoAnswer", "WorkerCrashed", "SandboxUnavailable",
     "RUN_COUNT",
@@ -171,6 +171,7 @@ class _ResultCache:
         self.bytes = 0
         self.items: collections.OrderedDict = collections.OrderedDict()
         self.lock = threading.Lock()
+        self.hits = self.misses = 0
 
     @staticmethod
     def key(source: str, limits: Limits) -> bytes:
@@ -183,6 +184,9 @@ class _ResultCache:
             hit = self.items.get(key)
             if hit is not None:
                 self.items.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
             return hit
 
     def put(self, key: bytes, entry: tuple) -> None:
@@ -211,6 +215,14 @@ _CACHE = _ResultCache()
 def clear_cache() -> None:
     """Forget cached results (the benchmark and tests use it)."""
     _CACHE.clear()
+
+
+def stats() -> dict:
+    """Counters: programs asked for, cache hits and misses, cache bytes, workers started and killed."""
+    pool = _POOL if _POOL is not None and _POOL.pid == os.getpid() else None
+    return {"runs": RUN_COUNT[0], "cache_hits": _CACHE.hits, "cache_misses": _CACHE.misses,
+            "cache_entries": len(_CACHE.items), "cache_bytes": _CACHE.bytes,
+            "workers_started": pool.started if pool else 0, "workers_killed": pool.killed if pool else 0}
 
 
 # ------------------------------------------------------------------------------------ workers
@@ -263,18 +275,19 @@ class _Worker:
         left = deadline - time.monotonic()
         if left <= 0:
             raise _WorkerGone("timeout")
-        r, w, _ = select.select([] if write else [fd], [fd] if write else [], [], left)
-        if not r and not w:
+        poller = select.poll()          # not select.select: a kernel may hold file descriptors above 1024
+        poller.register(fd, select.POLLOUT if write else select.POLLIN)
+        if not poller.poll(max(1, math.ceil(left * 1000))):
             raise _WorkerGone("timeout")
 
     def _send(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
         while view:
-            if os.name == "posix":
-                self._wait(self.wfd, True, deadline)
             try:
                 n = os.write(self.wfd, view)
             except BlockingIOError:
+                if os.name == "posix":
+                    self._wait(self.wfd, True, deadline)
                 continue
             except OSError as e:         # BrokenPipeError: the worker is gone
                 raise self._gone(f"the worker closed its pipe ({type(e).__name__})") from None
@@ -283,11 +296,11 @@ class _Worker:
     def _recv_exact(self, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
         while got < n:
-            if os.name == "posix":
-                self._wait(self.rfd, False, deadline)
             try:
                 b = os.read(self.rfd, min(n - got, 1 << 20))
             except BlockingIOError:
+                if os.name == "posix":
+                    self._wait(self.rfd, False, deadline)
                 continue
             except OSError as e:
                 raise self._gone(f"the worker's pipe failed ({type(e).__name__})") from None
@@ -407,7 +420,7 @@ class _Pool:
     def __init__(self, size: int = _POOL_SIZE):
         self.size = size
         self.idle: list[_Worker] = []
-        self.busy = 0
+        self.in_use: list[_Worker] = []
         self.lock = threading.Lock()
         self.pid = os.getpid()
         self.scratch: str | None = None
@@ -437,19 +450,20 @@ class _Pool:
                 self.idle.remove(w)
             else:
                 w = self._spawn(mem_mb)
-            self.busy += 1
+            self.in_use.append(w)
             # keep a spare warming up for this memory limit; retire workers for other limits
             spares = [x for x in self.idle if x.mem_mb == mem_mb]
             for x in [x for x in self.idle if x.mem_mb != mem_mb][: max(0, len(self.idle) + 1 - self.size)]:
                 self.idle.remove(x)
                 x.close()
-            if not spares and len(self.idle) + self.busy < self.size:
+            if not spares and len(self.idle) + len(self.in_use) < self.size:
                 self.idle.append(self._spawn(mem_mb))
         return w
 
     def release(self, w: _Worker, healthy: bool) -> None:
         with self.lock:
-            self.busy -= 1
+            if w in self.in_use:
+                self.in_use.remove(w)
             keep = healthy and w.alive() and w.runs < _RUNS_PER_WORKER and w.cpu < _CPU_PER_WORKER \
                 and os.getpid() == self.pid and len(self.idle) < self.size
             if keep:
@@ -464,8 +478,11 @@ class _Pool:
     def shutdown(self) -> None:
         with self.lock:
             workers, self.idle = self.idle, []
+            running, self.in_use = self.in_use, []
         for w in workers:
             w.close()
+        for w in running:          # at exit, a program still running in another thread is stopped
+            w.kill()
         if self.scratch and os.getpid() == self.pid:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -487,9 +504,9 @@ def _after_fork_in_child() -> None:
     """A forked child must not talk to its parent's workers: forget them (the parent still owns them)."""
     global _POOL
     if _POOL is not None:
-        for w in _POOL.idle:
+        for w in _POOL.idle + _POOL.in_use:
             w.forget()
-        _POOL.idle = []
+        _POOL.idle, _POOL.in_use = [], []
         _POOL = None
 
 
