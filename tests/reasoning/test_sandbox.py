@@ -420,13 +420,88 @@ def test_a_forked_child_does_not_use_the_parents_workers():
 
 def test_benchmark_reports_every_mode():
     rows = S.benchmark(n=6)
-    assert {mode for _, mode in rows} == {"warm pool", "fresh process", "in-process"}
+    assert {mode for _, mode in rows} == {"warm pool", "fresh process", "in-process", "default (no worker)"}
     assert all(med > 0 for med, _ in rows.values())
-    # a ratio, not a wall time: starting a process per program is far slower than a warm worker
+    # ratios, not wall times: starting a process per program is far slower than a warm worker, and
+    # straight-line arithmetic needs no worker at all
     assert rows[("trivial", "fresh process")][0] > 3 * rows[("trivial", "warm pool")][0]
+    assert rows[("straight-line", "default (no worker)")][0] < rows[("trivial", "warm pool")][0]
 
 
 def test_the_threat_model_is_documented():
     doc = S.__doc__
     for words in ("Threat model", "Not defended", "kernel", "worker process", "sticky", "Only numbers"):
         assert words in doc, words
+
+
+# ------------------------------------------------------------------------------ straight-line arithmetic
+def _random_straight_line(rng):
+    names = ["n0", "n1", "n2", "r1", "r2", "r3", "x", "answer", "result"]
+    literals = ["0", "1", "2", "7", "12", "2.5", "0.1", "10.0", "999999999999999999", "123456789012"]
+    lines = []
+    for _ in range(rng.randint(1, 8)):
+        atom = lambda: rng.choice(names) if rng.random() < 0.6 else rng.choice(literals)  # noqa: E731
+        rhs = atom() if rng.random() < 0.25 else f"{atom()}{rng.choice([' ', '', chr(9)])}" \
+            f"{rng.choice(['+', '-', '*', '/', '//', '%'])} {atom()}"
+        lines.append(f"{rng.choice(names)} = {rhs}" + rng.choice(["", " ", "", ""]))
+        if rng.random() < 0.1:
+            lines.append("")
+    if rng.random() < 0.7:
+        lines.append(f"answer = {rng.choice(names)}")
+    return "\n".join(lines)
+
+
+def _result(fn):
+    try:
+        got = fn()
+        if got is None:
+            return ("outside the subset",)
+        value, out, steps = got
+        return ("ok", value, type(value).__name__, out, steps)
+    except S.SandboxError as e:
+        return ("err", type(e).__name__, str(e))
+
+
+def test_straight_line_arithmetic_gives_exactly_what_a_worker_gives():
+    """The caller evaluates straight-line arithmetic itself (no code runs); it must agree with the engine
+    on every program: answer and its type, refusal and message, steps."""
+    import random
+    from utils.reasoning import sandbox_worker as W
+    rng = random.Random(0)
+    lim = S.Limits(max_int_bits=512, max_steps=9)
+    square = "x = 999999999999999999\n" + "x = x * x\n" * 3
+    programs = [square + "answer = x * x", square + "answer = x // 7", "x = 5\nanswer = x % 0", "answer = 2.5 // 0",
+                "answer = 0.1 * 3", "x = 1\nresult = x / 3\nanswer = result * 3", "solution = 3\nx = 1"]
+    programs += [_random_straight_line(rng) for _ in range(3000)]
+    kinds = set()
+    for p in programs:
+        calc = _result(lambda: W.calculate(p, lim))
+        if calc[0] == "outside the subset":           # e.g. more steps than the limit: a worker runs it
+            continue
+        engine = _result(lambda: W.execute(p, lim, timer=W._NoTimer(), clock=time.process_time))
+        assert calc == engine, p
+        kinds.add(calc[1] if calc[0] == "err" else calc[2])
+    assert {"int", "float", "ProgramRaised", "NoAnswer", "IntegerTooLarge"} <= kinds, kinds
+    S.clear_cache()
+    for p in programs[:150]:                             # and through a real worker
+        calc = _result(lambda: W.calculate(p, lim))
+        if calc[0] == "outside the subset":
+            continue
+        worker = _result(lambda: S._run_pooled(p, lim, S._pool()))
+        assert calc == worker, p
+
+
+def test_the_arithmetic_fast_path_takes_only_its_subset():
+    from utils.reasoning import sandbox_worker as W
+    inside = ["n0 = 12\nn1 = 5\nr1 = n0 + n1\nanswer = r1", "answer = 2.5 * 4", "a = 1\n\n \t\nresult = a \t"]
+    outside = ["answer = abs(-3)", "answer = 007", "answer = -3", "answer = 2 ** 10", "answer = 1e5", "if = 3",
+               "open = 1\nanswer = open", "answer = 1  # comment", "answer = 1; x = 2", "  answer = 1",
+               "answer = 1\r\n", "x = [1]\nanswer = x[0]", "answer = 1_000", "def solution():\n    return 1",
+               "ｘ = 1\nanswer = ｘ", "answer = (1 + 2)", "answer = 1 + 2 + 3", "sum = 3\nanswer = sum",
+               "answer = " + "1" * 19]
+    for src in inside:
+        assert W.calculate(src, S.DEFAULT_LIMITS) is not None, src
+    for src in outside:
+        assert W.calculate(src, S.DEFAULT_LIMITS) is None, src
+        S.safe_run(src)                                  # and the worker handles them as before
+    assert W.SANDBOX_BUILTINS == set(W._Guard(S.DEFAULT_LIMITS, time.process_time).builtins())

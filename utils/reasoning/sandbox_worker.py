@@ -28,8 +28,10 @@ import functools
 import gc
 import itertools
 import json
+import keyword
 import math
 import os
+import re
 import struct
 import sys
 import threading
@@ -1360,6 +1362,80 @@ def run_in_process(source: str, limits: Limits) -> tuple[Any, str, int]:
     finally:
         if started:
             tracemalloc.stop()
+
+
+# --------------------------------------------------------------------- straight-line arithmetic
+SANDBOX_BUILTINS = frozenset({
+    "abs", "min", "max", "len", "bool", "float", "divmod", "all", "any", "enumerate", "zip", "reversed", "sorted",
+    "isinstance", "map", "filter", "int", "str", "list", "tuple", "dict", "set", "range", "sum", "pow", "round",
+    "print", "Fraction", "factorial", "comb", "perm", "sqrt", "floor", "ceil", "gcd", "lcm", "log", "exp", "isclose",
+    "pi", "e", "True", "False", "None"})
+_CALC_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
+_CALC_ATOM = rf"(?:{_CALC_NAME}|[0-9]{{1,18}}\.[0-9]{{1,18}}|0|[1-9][0-9]{{0,17}})"
+_CALC_LINE = re.compile(rf"({_CALC_NAME})[ \t]*=[ \t]*({_CALC_ATOM})(?:[ \t]*(//|[-+*/%])[ \t]*({_CALC_ATOM}))?[ \t]*")
+_CALC_RESERVED = frozenset(keyword.kwlist) | FORBIDDEN_NAMES | SANDBOX_BUILTINS
+
+
+def calculate(source: str, limits: Limits):
+    """Evaluate a *straight-line arithmetic* program without running any code, or return None when the
+    program is anything else.
+
+    The subset: every non-blank line is ``name = operand`` or ``name = operand OP operand``, where an operand
+    is a name or a decimal literal (an int of at most 18 digits, or ``digits.digits``), OP is one of
+    ``+ - * / // %``, and names are ASCII identifiers that are not keywords, sandbox builtins or forbidden
+    names. Such a program cannot call, loop, index or import anything: reading it needs a regular
+    expression, not an interpreter, and its arithmetic goes through the same checked operators as in a
+    worker. The result (answer, refusal and message, steps) is the one a worker gives; the tests check
+    that. Lesson 07's programs have this shape, so they cost microseconds instead of a round trip to a
+    worker process."""
+    if "\r" in source or not source.strip():
+        return None
+    statements = []
+    for number, line in enumerate(source.split("\n"), 1):
+        if not line.strip(" \t"):
+            continue
+        m = _CALC_LINE.fullmatch(line)
+        if m is None:
+            return None
+        target, a, op, b = m.groups()
+        if any(x is not None and x[0].isalpha() and x in _CALC_RESERVED for x in (target, a, b)):
+            return None
+        statements.append((number, target, a, op, b))
+    if len(statements) + 1 > limits.max_steps or limits.max_int_bits < 64:
+        return None
+    guard = _Guard(limits, time.process_time)
+    env: dict = {}
+
+    def operand(x, number):
+        if x[0].isalpha():
+            if x not in env:
+                raise ProgramRaised(f"NameError: name {x!r} is not defined (line {number})")
+            return env[x]
+        return float(x) if "." in x else int(x)
+    for number, target, a, op, b in statements:
+        x = operand(a, number)
+        if op is not None:
+            y = operand(b, number)
+            try:
+                x = guard.binop(op, x, y)
+            except SandboxError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the program's own error, as a worker reports it
+                msg = _exception_text(e)[:300] + f" (line {number})"
+                raise ProgramRaised(msg) from None
+        env[target] = x
+    if "answer" in env:
+        value = env["answer"]
+    elif "result" in env:
+        value = env["result"]
+    else:
+        raise NoAnswer("the program set no variable `answer` (or `result`) and defined no `solution()`")
+    why = answer_problem(value)
+    if why is not None:
+        raise NoAnswer(why)
+    if _bits(value) > limits.max_int_bits:
+        raise IntegerTooLarge(f"the answer has {_bits(value)} bits (limit {limits.max_int_bits})")
+    return value, "", len(statements) + 1
 
 
 # ------------------------------------------------------------------------------------ protocol
