@@ -505,3 +505,122 @@ def test_the_arithmetic_fast_path_takes_only_its_subset():
         assert W.calculate(src, S.DEFAULT_LIMITS) is None, src
         S.safe_run(src)                                  # and the worker handles them as before
     assert W.SANDBOX_BUILTINS == set(W._Guard(S.DEFAULT_LIMITS, time.process_time).builtins())
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_text_from_a_program_is_safe_to_print(isolate):
+    o = S.safe_run("print('\\ud800 and \\udfff')\nanswer = 1", isolate=isolate)
+    assert o.ok and o.stdout.encode("utf-8") and "\\ud800" in o.stdout
+    o = S.safe_run("assert False, '\\ud800' * 3", isolate=isolate)
+    assert not o.ok and o.error.encode("utf-8") and o.text.encode("utf-8")
+
+
+def test_unpacking_in_displays_is_bounded_by_max_items_not_by_the_argument_limit():
+    assert S.run_program("xs = [*range(5000), 1]\nanswer = len(xs)") == 5001
+    assert S.run_program("answer = len({*range(5000)})") == 5000
+    assert S.safe_run("answer = max(*range(5000))").error_type == "MemoryLimitExceeded"
+    assert S.safe_run("answer = len([*range(10 ** 7)])").error_type == "MemoryLimitExceeded"
+
+
+_ESCAPED = r"""
+import json, os, socket, sys
+sys.path.insert(0, sys.argv[1])
+import sandbox_worker as W
+vm = W._proc_vm_bytes()
+user = W._drop_root()
+info = W._apply_os_limits(64, 30, 3, vm)        # what a worker applies; fds 0, 1, 2 are all that is left
+tried = {"user": user}
+def attempt(name, fn):
+    try:
+        fn()
+        tried[name] = "succeeded"
+    except (OSError, MemoryError) as e:
+        tried[name] = type(e).__name__
+attempt("socket", lambda: socket.socket())
+attempt("open for writing", lambda: open("escaped.txt", "w"))
+attempt("open for reading", lambda: open("/etc/hostname"))
+attempt("pipe", lambda: os.pipe())
+attempt("allocate 512 MB", lambda: bytearray(512 * 2 ** 20))
+def fork():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+if user.startswith("dropped") or os.geteuid() != 0:
+    attempt("fork", fork)
+os.write(1, json.dumps(tried).encode())
+"""
+
+
+@posix
+def test_if_a_program_escaped_the_checks_the_os_limits_still_stop_it(tmp_path):
+    """The second line of defence alone: code running with a worker's OS limits cannot open a file or
+    a socket, start a process or take memory beyond its budget."""
+    import json
+    import subprocess
+    import sys
+    here = os.path.dirname(S.__file__)
+    r = subprocess.run([sys.executable, "-c", _ESCAPED, here], capture_output=True, cwd=tmp_path, timeout=60)
+    tried = json.loads(r.stdout)
+    for name in ("socket", "open for writing", "open for reading", "pipe", "allocate 512 MB", "fork"):
+        if name in tried:
+            assert tried[name] != "succeeded", (name, tried)
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+
+# ------------------------------------------------------------------------------ the sandbox keeps Python's meaning
+ORDINARY = {
+ "methods": "xs = [5, 3, 9]\nxs.append(1)\nxs.insert(0, 7)\nxs.extend([2, 2])\nxs.sort(reverse=True)\nxs.remove(2)\nanswer = xs.index(9) + xs.count(2) + xs.pop() + len(xs)",
+ "dict ops": "d = {}\nfor w in 'a b a c b a'.split():\n    d[w] = d.get(w, 0) + 1\nd.setdefault('z', 0)\nd.update({'q': 1})\nanswer = max(d.values()) + len(d) + sum(v for k, v in d.items() if k != 'a')",
+ "set ops": "s = set([1, 2, 3])\ns.add(4)\ns.discard(1)\nt = s.union({9}).intersection({2, 9, 4}).difference({4})\nanswer = len(t) + sum(s)",
+ "comprehensions": "m = [[i * j for j in range(4)] for i in range(3)]\nflat = [x for row in m for x in row if x % 2 == 0]\nanswer = sum(flat) + len({x for x in flat}) + sum({i: i * i for i in range(4)}.values())",
+ "nested functions": "def outer(n):\n    def inner(k):\n        return k * 2\n    return sum(inner(i) for i in range(n))\nanswer = outer(10)",
+ "recursion": "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nanswer = fib(15)",
+ "lambda sort key": "pairs = [(3, 'c'), (1, 'a'), (2, 'b')]\nanswer = sorted(pairs, key=lambda p: p[0])[0][0] + min(pairs, key=lambda p: -p[0])[0]",
+ "zip map filter": "a = [1, 2, 3]\nb = [4, 5, 6]\nanswer = sum(x * y for x, y in zip(a, b)) + sum(map(lambda x: x + 1, a)) + len(list(filter(None, [0, 1, 2])))",
+ "enumerate reversed": "answer = sum(i * v for i, v in enumerate(reversed([1, 2, 3]), start=1))",
+ "fstring print": "x = 3.5\nprint(f'x is {x} and {x!r} and {[1, 2]}', 'done', sep=' | ', end='!\\n')\nanswer = x * 2",
+ "rounding": "answer = round(2.675 * 3, 2) + round(7 / 3) + int(9.99) + abs(-2)",
+ "math": "answer = sqrt(16) + floor(2.7) + ceil(2.1) + gcd(12, 18) + lcm(4, 6) + factorial(5) + comb(5, 2) + perm(5, 2)",
+ "fractions": "f = Fraction(3, 4) + Fraction(1, 4) * 2\nanswer = f.numerator + f.denominator + Fraction(7, 2).limit_denominator(10).denominator",
+ "divmod pow": "q, r = divmod(17, 5)\nanswer = q + r + pow(2, 10) + pow(3, 4, 7) + 2 ** -1",
+ "while break": "n = 0\nwhile True:\n    n += 1\n    if n * n > 200:\n        break\nanswer = n",
+ "tuple unpacking": "a, *rest = [1, 2, 3, 4]\nfirst, (second, third) = 1, (2, 3)\nanswer = a + sum(rest) + first + second + third",
+ "string work": "s = '  Hello World  '\nwords = s.strip().lower().split()\nanswer = len(words) + int(words[0].startswith('he')) + int('42'.isdigit()) + len(str(12345))",
+ "membership": "xs = [1, 2, 3]\nd = {'a': 1}\nanswer = int(2 in xs) + int('a' in d) + int((1, 2) in {(1, 2)}) + int('ell' in 'hello') + int([1] in [[1], [2]])",
+ "chained compare": "x = 5\nanswer = int(1 < x < 10) + int(x == 5 != 6) + int([1, 2] < [1, 3]) + int((1, 2) == (1, 2))",
+ "any all": "xs = [2, 4, 6]\nanswer = int(all(x % 2 == 0 for x in xs)) + int(any(x > 5 for x in xs))",
+ "dict keys compare": "d = {1: 2, 3: 4}\nanswer = int(d == {3: 4, 1: 2}) + len(list(d.keys())) + len(dict(zip('ab', [1, 2])))",
+ "nested data": "data = {'a': [1, 2, {'b': (3, 4)}]}\nanswer = data['a'][2]['b'][1] + len(str(data))",
+ "global list mutation": "total = [0]\ndef add(k):\n    total[0] = total[0] + k\nfor i in range(5):\n    add(i)\nanswer = total[0]",
+ "big but legal": "xs = list(range(100000))\nanswer = sum(xs[::3]) % 1000 + max(xs) - min(xs)",
+ "isinstance": "answer = int(isinstance(3.0, float)) + int(isinstance(True, bool))",
+ "default args": "def f(x, y=10, *args, z=1, **kw):\n    return x + y + sum(args) + z + len(kw)\nanswer = f(1) + f(1, 2, 3, 4, z=0, k=5)",
+ "star call": "def f(a, b, c):\n    return a * b * c\nargs = [2, 3]\nkw = {'c': 4}\nanswer = f(*args, **kw)",
+ "walrus": "xs = [1, 5, 9]\nanswer = sum(y for x in xs if (y := x * 2) > 4)",
+ "result var": "result = 17 // 3",
+ "assert ok": "x = 4\nassert x > 3, 'too small'\nanswer = x",
+ "del": "xs = [1, 2, 3]\ndel xs[0]\nd = {'a': 1, 'b': 2}\ndel d['a']\nanswer = len(xs) + len(d)",
+ "float answer": "answer = 0.1 + 0.2",
+ "negative": "answer = -7 // 2 + -7 % 3",
+}
+
+
+@pytest.mark.parametrize("name", list(ORDINARY))
+def test_ordinary_programs_mean_what_plain_python_says(name):
+    """The checks refuse hostile programs without changing what ordinary ones compute or print."""
+    import contextlib
+    import io
+    import math
+    src = ORDINARY[name]
+    env = {"Fraction": Fraction, **{f: getattr(math, f) for f in
+                                    ("sqrt", "floor", "ceil", "gcd", "lcm", "factorial", "comb", "perm")}}
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(src, "<plain>", "exec"), env)      # trusted test programs: the ground truth
+    want = env["answer"] if "answer" in env else env["result"]
+    for isolate in (True, False):
+        S.clear_cache()
+        o = S.safe_run(src, isolate=isolate)
+        assert o.ok and o.value == want and type(o.value) is type(want) and o.stdout == buf.getvalue(), (isolate, o)

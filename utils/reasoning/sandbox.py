@@ -22,6 +22,10 @@ that may be adversarial, in the Python subset below, running as the same user as
   file descriptor, runs in an empty scratch directory, with an empty environment, and drops root to
   ``nobody`` when started as root. Any limit that trips, any crash and any wrong reply gets the worker
   killed and replaced; a wall-clock backstop far above the CPU limit kills one that stops answering.
+  One shape of program needs no worker: *straight-line arithmetic* (every line ``name = number`` or
+  ``name = a OP b`` with ``+ - * / // %``), which is read with a regular expression and computed with the
+  same checked operators, so no program code runs in the caller (lesson 07's programs have this shape;
+  :func:`utils.reasoning.sandbox_worker.calculate`). Everything else goes to a worker.
 - **Inside the worker, defence in depth** (the same checks run with ``isolate=False``):
   static checks on the syntax tree (a whitelist of node types, names and attributes; no ``import``,
   ``class``, ``try``, ``with``, ``global``, ``async``, decorators, or any name starting with ``_``, so no
@@ -111,6 +115,11 @@ def _backstop(limits: Limits) -> float:
 
 
 # ------------------------------------------------------------------------------------ outcome
+def _clean(text: str, limit: int) -> str:
+    """Text from a program made safe to print anywhere: bounded, lone surrogates escaped."""
+    return _engine.printable(text[:limit])
+
+
 def _number_text(v) -> str:
     """A bounded text for an answer (``repr`` for short numbers, a summary for long ones)."""
     try:
@@ -591,7 +600,7 @@ def _run_on(w: _Worker, source: str, limits: Limits) -> tuple[tuple[Any, str, in
         return WorkerCrashed("the sandbox worker sent an invalid reply; it was replaced"), False
     # a worker that reports a limit (or an unknown error) is replaced; plain program errors keep it
     healthy = not issubclass(cls, ResourceLimitExceeded) and cls is not SandboxError
-    return cls(msg[:500]), healthy
+    return cls(_clean(msg, 500)), healthy
 
 
 def _run_pooled(source: str, limits: Limits, pool: _Pool) -> tuple[Any, str, int]:
@@ -686,14 +695,15 @@ def safe_run(source: str, limits: Limits | None = None, isolate: bool | str = Tr
     try:
         value, out, steps = _run(source, limits, isolate)
     except SandboxError as e:
-        return Outcome(False, None, str(e)[:500], e.kind, type(e).__name__, seconds=time.perf_counter() - t0,
+        return Outcome(False, None, _clean(str(e), 500), e.kind, type(e).__name__, seconds=time.perf_counter() - t0,
                        program=program)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - a wrong argument, or a bug: reported, never raised
         return Outcome(False, None, f"{type(e).__name__}: {e}"[:500], "bad-call", type(e).__name__,
                        seconds=time.perf_counter() - t0, program=program)
-    return Outcome(True, value, stdout=out, steps=steps, seconds=time.perf_counter() - t0, program=program)
+    return Outcome(True, value, stdout=_clean(out, len(out)), steps=steps, seconds=time.perf_counter() - t0,
+                   program=program)
 
 
 def check_program(source: str, limits: Limits | None = None):

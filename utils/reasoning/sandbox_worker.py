@@ -331,9 +331,9 @@ def check_tree(tree: ast.Module, limits: Limits) -> None:
 
 # ------------------------------------------------------------------------------------ rewrite
 # Names of the checking functions. User code can never name them: names starting with '_' are refused.
-G_BINOP, G_CMP, G_IN, G_KEY, G_KEYS, G_STAR, G_KWSTAR, G_FSTR, G_ATTR = (
-    "__sb_binop__", "__sb_cmp__", "__sb_in__", "__sb_key__", "__sb_keys__", "__sb_star__", "__sb_kwstar__",
-    "__sb_fstr__", "__sb_attr__")
+G_BINOP, G_CMP, G_IN, G_KEY, G_KEYS, G_STAR, G_SPREAD, G_KWSTAR, G_FSTR, G_ATTR = (
+    "__sb_binop__", "__sb_cmp__", "__sb_in__", "__sb_key__", "__sb_keys__", "__sb_star__", "__sb_spread__",
+    "__sb_kwstar__", "__sb_fstr__", "__sb_attr__")
 OP_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
              ast.Pow: "**", ast.LShift: "<<", ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|",
              ast.BitXor: "^"}
@@ -420,8 +420,13 @@ def _wrap_children(node: ast.AST) -> None:
         node.elt = _call(G_KEY, [node.elt], node.elt)
     elif t is ast.DictComp:
         node.key = _call(G_KEY, [node.key], node.key)
+    elif t is ast.Call:
+        for a in node.args:
+            if type(a) is ast.Starred:
+                a.sb_call = True             # f(*xs): a bounded number of arguments
     elif t is ast.Starred and type(node.ctx) is ast.Load:     # f(*xs), [*xs], {*xs}
-        node.value = _call(G_KEYS if getattr(node, "sb_keys", False) else G_STAR, [node.value], node.value)
+        fname = G_KEYS if getattr(node, "sb_keys", False) else G_STAR if getattr(node, "sb_call", False) else G_SPREAD
+        node.value = _call(fname, [node.value], node.value)
     elif t is ast.keyword and node.arg is None:              # f(**d)
         node.value = _call(G_KWSTAR, [node.value], node.value)
 
@@ -610,7 +615,7 @@ class _Guard:
             if depth > nesting:
                 raise self._too_big(what, v, f"nested more than {nesting} levels deep")
             self.check_resources()
-            total += sum(map(len, level))            # counted before the items are copied
+            total += sum(len(x) * (2 if type(x) is dict else 1) for x in level)   # before copying them
             if total > budget:
                 raise self._too_big(what, v, f"more than {budget:,} items once nested and shared parts are counted")
             children = list(itertools.chain.from_iterable(_expand(level)))
@@ -1003,8 +1008,8 @@ class _Guard:
 
     def globals(self) -> dict[str, Any]:
         return {"__builtins__": self.builtins(), G_BINOP: self.binop, G_CMP: self.cmp, G_IN: self.container_for_in,
-                G_KEY: self.key, G_KEYS: self.keys, G_STAR: self.star, G_KWSTAR: self.kwstar, G_FSTR: self.fstring,
-                G_ATTR: self.attr}
+                G_KEY: self.key, G_KEYS: self.keys, G_STAR: self.star, G_SPREAD: self.materialise,
+                G_KWSTAR: self.kwstar, G_FSTR: self.fstring, G_ATTR: self.attr}
 
 
 _BINOPS = {
@@ -1292,8 +1297,13 @@ def execute(source: str, limits: Limits, *, timer, clock, meter=None) -> tuple[A
         cls, msg = failure
         if not (isinstance(cls, type) and issubclass(cls, SandboxError)):
             cls, msg = SandboxError, f"{getattr(cls, '__name__', cls)}: {msg}"
-        raise cls(msg[:500])
-    return value, "".join(guard.out), guard.steps
+        raise cls(printable(msg[:500]))
+    return value, printable("".join(guard.out)), guard.steps
+
+
+def printable(text: str) -> str:
+    """Text that prints anywhere: lone surrogates (which cannot be encoded) escaped as ``\\udXXX``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _check_point() -> None:
