@@ -44,11 +44,15 @@ that may be adversarial, in the Python subset below, running as the same user as
   raises; :class:`Outcome` has a bounded ``text``. Results are cached by a digest of the program, within
   a fixed number of bytes.
 
+*Bounded only by the OS layer.* Work inside one C call that is quadratic in a bounded input (for example
+a set of 100 000 keys that all hash alike) cannot be interrupted by the in-worker timer: the worker's
+OS CPU limit stops it, about 2 s after ``max_seconds``.
+
 *Not defended.* A bug in the Linux kernel or in CPython itself that a program in this subset could
 reach (an exploit of the OS or the interpreter); side channels (timing, CPU load); a program that is
 *wrong* but harmless (the sandbox checks that code is safe to run, not that its answer is right: that
-is the verifier's job); with ``isolate=False``, a crash inside C code (it takes the caller with it, and
-the OS limits do not apply); on Windows and macOS some OS limits are missing (the worker reports which
+is the verifier's job); with ``isolate=False``, a crash inside C code or a quadratic C call (they take
+the caller with them: the OS limits do not apply); on Windows and macOS some OS limits are missing (the worker reports which
 applied: :func:`worker_info`), and the in-worker checks and the wall-clock backstop remain; when the
 notebook does not run as root the worker cannot change its user, so it can still *read* files that
 the user can read, if it ever escaped the checks above (it cannot open them: no file descriptors).
