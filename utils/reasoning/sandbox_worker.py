@@ -609,19 +609,45 @@ class _Guard:
             if n > budget:
                 raise self._too_big(what, v, f"more than {budget:,} items")
             return n
-        level, total, depth = [v], 0, 0
+        # Level by level. While nothing is shared, a level is a plain list (copied at C speed); once a
+        # container is reached by several paths, a level holds distinct containers with the number of
+        # paths to each: C code pays once per path, this walk once per container.
+        level, weights, total, depth = [v], None, 0, 0
         while level:
             depth += 1
             if depth > nesting:
                 raise self._too_big(what, v, f"nested more than {nesting} levels deep")
             self.check_resources()
-            total += sum(len(x) * (2 if type(x) is dict else 1) for x in level)   # before copying them
+            if weights is None:
+                total += sum(map(len, level)) + sum(len(x) for x in level if type(x) is dict)
+            else:
+                total += sum(len(x) * w * (2 if type(x) is dict else 1) for x, w in zip(level, weights))
             if total > budget:
                 raise self._too_big(what, v, f"more than {budget:,} items once nested and shared parts are counted")
-            children = list(itertools.chain.from_iterable(_expand(level)))
-            if _CONTAINERS.isdisjoint(set(map(type, children))):
-                break
-            level = [c for c in children if type(c) in _CONTAINERS]
+            if weights is None:
+                kids = [c for c in itertools.chain.from_iterable(_expand(level)) if type(c) in _CONTAINERS]
+                if len(set(map(id, kids))) == len(kids):
+                    level = kids
+                    continue
+                nxt: dict = {}
+                for c in kids:
+                    entry = nxt.get(id(c))
+                    if entry is None:
+                        nxt[id(c)] = [c, 1]
+                    else:
+                        entry[1] += 1
+            else:
+                nxt = {}
+                for x, w in zip(level, weights):
+                    for c in itertools.chain.from_iterable(_expand([x])):
+                        if type(c) in _CONTAINERS:
+                            entry = nxt.get(id(c))
+                            if entry is None:
+                                nxt[id(c)] = [c, w]
+                            else:
+                                entry[1] += w
+            level = [c for c, _ in nxt.values()]
+            weights = [w for _, w in nxt.values()]
         return total
 
     def format_cost(self, v, budget: int, what: str, exc: type = ContainerTooLarge) -> int:
