@@ -328,7 +328,8 @@ def test_workers_run_under_os_limits_with_nothing_inherited():
     assert fds == list(range(info["RLIMIT_NOFILE"])), fds        # stdin/out/err (/dev/null) + two pipes
     for fd in (0, 1, 2):
         assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
-    assert os.readlink(f"/proc/{pid}/cwd").startswith(os.path.join(tempfile.gettempdir(), "course-sandbox-"))
+    cwd = os.readlink(f"/proc/{pid}/cwd")        # an empty directory, already deleted: nothing can go there
+    assert cwd.startswith(os.path.join(tempfile.gettempdir(), "course-sandbox-")) and cwd.endswith(" (deleted)")
     with open(f"/proc/{pid}/environ", "rb") as f:
         assert f.read().split(b"\0")[:-1] == [b"PYTHONHASHSEED=0"]
     if os.geteuid() == 0:

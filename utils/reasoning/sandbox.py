@@ -19,9 +19,12 @@ that may be adversarial, in the Python subset below, running as the same user as
   operating-system limits set before it reads any program: address space (``max_memory_mb`` above its
   start-up size), CPU seconds, no file writes (file size 0), no new file descriptors at all (so no file
   can be opened and no socket created: no network), no child processes, no core dumps; it inherits no
-  file descriptor, runs in an empty scratch directory, with an empty environment, and drops root to
-  ``nobody`` when started as root. Any limit that trips, any crash and any wrong reply gets the worker
+  file descriptor, runs in an empty scratch directory (deleted as soon as the worker has started in it,
+  so nothing is ever left on disk and no file can be created there), with an empty environment, and
+  drops root to ``nobody`` when started as root. Any limit that trips, any crash and any wrong reply gets the worker
   killed and replaced; a wall-clock backstop far above the CPU limit kills one that stops answering.
+  A worker ends as soon as its caller does (it watches its request pipe, even while a program runs),
+  however the caller ends: a kernel restarted, killed or shut down leaves no process behind.
   One shape of program needs no worker: *straight-line arithmetic* (every line ``name = number`` or
   ``name = a OP b`` with ``+ - * / // %``), which is read with a regular expression and computed with the
   same checked operators, so no program code runs in the caller (lesson 07's programs have this shape;
@@ -257,7 +260,7 @@ def _signal_name(code) -> str:
 class _Worker:
     """One worker process and the two pipes to it (requests on its stdin, replies on its stdout)."""
 
-    def __init__(self, mem_mb: float, scratch: str):
+    def __init__(self, mem_mb: float):
         self.mem_mb = mem_mb
         self.runs = 0
         self.cpu = 0.0
@@ -269,9 +272,17 @@ class _Worker:
         kwargs: dict = {}
         if os.name == "posix":
             kwargs["start_new_session"] = True      # a Ctrl-C in a terminal does not reach the workers
-        self.proc = subprocess.Popen([sys.executable, *flags, str(_WORKER_FILE), params], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=scratch,
-                                     env={"PYTHONHASHSEED": "0"}, close_fds=True, bufsize=0, **kwargs)
+        # The working directory is a new empty one, removed as soon as Popen returns (the child has changed
+        # into it and started Python by then): the worker sits in a deleted directory, where nothing can be
+        # created, and no directory is left behind however the caller ends (even killed).
+        scratch = tempfile.mkdtemp(prefix="course-sandbox-")
+        try:
+            os.chmod(scratch, 0o700)
+            self.proc = subprocess.Popen([sys.executable, *flags, str(_WORKER_FILE), params], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=scratch,
+                                         env={"PYTHONHASHSEED": "0"}, close_fds=True, bufsize=0, **kwargs)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
         if os.name == "posix":
@@ -436,19 +447,12 @@ class _Pool:
         self.in_use: list[_Worker] = []
         self.lock = threading.Lock()
         self.pid = os.getpid()
-        self.scratch: str | None = None
         self.started = 0              # workers started, over the pool's life
         self.killed = 0               # workers killed after a violation, crash or timeout
 
-    def _scratch_dir(self) -> str:
-        if self.scratch is None or not os.path.isdir(self.scratch):
-            self.scratch = tempfile.mkdtemp(prefix="course-sandbox-")
-            os.chmod(self.scratch, 0o700)   # owned by the caller: a worker that dropped root cannot use it
-        return self.scratch
-
     def _spawn(self, mem_mb: float) -> _Worker:
         try:
-            w = _Worker(mem_mb, self._scratch_dir())
+            w = _Worker(mem_mb)
         except (OSError, ValueError, subprocess.SubprocessError) as e:
             raise SandboxUnavailable(f"could not start a sandbox worker ({type(e).__name__}: {e})"[:300]) from None
         self.started += 1
@@ -496,9 +500,6 @@ class _Pool:
             w.close()
         for w in running:          # at exit, a program still running in another thread is stopped
             w.kill()
-        if self.scratch and os.getpid() == self.pid:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
 
 
 _POOL_LOCK = threading.Lock()
@@ -620,18 +621,14 @@ def _run_pooled(source: str, limits: Limits, pool: _Pool) -> tuple[Any, str, int
 
 
 def _run_fresh(source: str, limits: Limits) -> tuple[Any, str, int]:
-    scratch = tempfile.mkdtemp(prefix="course-sandbox-")
     try:
-        try:
-            w = _Worker(limits.max_memory_mb, scratch)
-        except (OSError, ValueError, subprocess.SubprocessError) as e:
-            raise SandboxUnavailable(f"could not start a sandbox process ({type(e).__name__}: {e})"[:300]) from None
-        try:
-            result, _ = _run_on(w, source, limits)
-        finally:
-            w.kill()
+        w = _Worker(limits.max_memory_mb)
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
+        raise SandboxUnavailable(f"could not start a sandbox process ({type(e).__name__}: {e})"[:300]) from None
+    try:
+        result, _ = _run_on(w, source, limits)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        w.kill()
     if isinstance(result, SandboxError):
         raise result
     return result

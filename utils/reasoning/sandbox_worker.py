@@ -44,9 +44,11 @@ from typing import Any
 
 try:                      # POSIX only; imported now: a worker that dropped root may not read the stdlib later
     import resource
+    import select
     import signal
 except ImportError:       # pragma: no cover - Windows
     resource = None
+    select = None
     signal = None
 
 # ------------------------------------------------------------------------------------ errors
@@ -1568,6 +1570,27 @@ def _apply_os_limits(mem_mb: float, cpu_life: int, keep_fds: int, vm: int | None
     return applied
 
 
+def _exit_with_the_caller(rfd: int) -> None:
+    """A thread that ends this worker as soon as its caller is gone (the request pipe hung up, or the parent
+    process changed), even while a program runs: a kernel killed mid-program leaves no worker behind.
+    Between programs the main loop sees the end of the pipe anyway; this covers a program in progress."""
+    parent = os.getppid()
+
+    def watch():
+        poller = select.poll() if select is not None and hasattr(select, "poll") else None
+        if poller is not None:
+            poller.register(rfd, 0)          # only POLLHUP / POLLERR / POLLNVAL are reported
+        while True:
+            if poller is not None:
+                if poller.poll(1000):
+                    os._exit(0)
+            else:                            # pragma: no cover - no poll (Windows)
+                time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+    threading.Thread(target=watch, name="caller-watch", daemon=True).start()
+
+
 def _drop_root() -> str:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "not root"
@@ -1629,6 +1652,7 @@ def serve() -> None:
     gc.freeze()
     vm = _proc_vm_bytes()                      # read before dropping root and before the fd limit
     info = {"pid": os.getpid(), "user": _drop_root()}
+    _exit_with_the_caller(rfd)                # started before RLIMIT_NPROC forbids new threads
     info.update(_apply_os_limits(mem_mb, int(params.get("cpu_life", 300)), max(rfd, wfd) + 1, vm))
     _write_frame(wfd, {"hello": info})
     while True:
