@@ -22,6 +22,8 @@ Lesson -> subpackage -> tests
 05 interpretability             utils.interpret     tests/interpret
 06 RL ethics                    utils.ethics        tests/ethics
 07 program-aided math           utils.reasoning     tests/reasoning
+08 deception in negotiation     utils.negotiation   tests/negotiation
+09 a helpful, honest assistant  utils.assistant     tests/assistant
 
 Each subpackage holds its lesson's environments, data (``assets/``), models and learner checks (``checks.py``);
 its docstring says what is in it and what a learner is expected to read. Core and tooling tests live in

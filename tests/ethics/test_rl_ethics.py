@@ -1,5 +1,5 @@
-"""Lesson 06: the checks reject the stub and typical mistakes and accept correct code; the conscience,
-its data, the gridworld with its reversibility estimate, and the proxy-gaming helpers."""
+"""Lesson 06: the conscience and its data, the gridworld with its reversibility estimate, and the proxy-gaming
+helpers. (The checks and their tables of typical mistakes are in test_mistakes.py.)"""
 
 from __future__ import annotations
 
@@ -7,174 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from utils.checks import CheckFailed
-from utils.ethics.checks import (_reference_order_pairs, _reference_q_update, _reference_screen_actions,
-                                    _reference_shape_q, check_order_pairs, check_q_update, check_screen_actions,
-                                    check_shape_q)
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
-
-
-# ---------------------------------------------------------------------------------------------
-# q_update
-# ---------------------------------------------------------------------------------------------
-
-def test_q_update_reference_and_stub():
-    check_q_update(_reference_q_update)
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_q_update(stub)
-
-
-def _q_bootstraps_terminal(Q, s, a, r, q_next, terminated, alpha, gamma):
-    target = r + (gamma * np.max(q_next) if len(q_next) else 0.0)
-    Q[s, a] += alpha * (target - Q[s, a])
-    return Q[s, a]
-
-
-def _q_no_alpha(Q, s, a, r, q_next, terminated, alpha, gamma):
-    Q[s, a] = r if (terminated or len(q_next) == 0) else r + gamma * np.max(q_next)
-    return Q[s, a]
-
-
-def _q_wrong_sign(Q, s, a, r, q_next, terminated, alpha, gamma):
-    target = r if (terminated or len(q_next) == 0) else r + gamma * np.max(q_next)
-    Q[s, a] -= alpha * (target - Q[s, a])
-    return Q[s, a]
-
-
-def _q_mean(Q, s, a, r, q_next, terminated, alpha, gamma):
-    target = r if (terminated or len(q_next) == 0) else r + gamma * np.mean(q_next)
-    Q[s, a] += alpha * (target - Q[s, a])
-    return Q[s, a]
-
-
-def _q_not_in_place(Q, s, a, r, q_next, terminated, alpha, gamma):
-    target = r if (terminated or len(q_next) == 0) else r + gamma * np.max(q_next)
-    return Q[s, a] + alpha * (target - Q[s, a])
-
-
-def _q_max_with_zero(Q, s, a, r, q_next, terminated, alpha, gamma):
-    target = r if (terminated or len(q_next) == 0) else r + gamma * max(0.0, np.max(q_next))
-    Q[s, a] += alpha * (target - Q[s, a])
-    return Q[s, a]
-
-
-def _q_no_return(Q, s, a, r, q_next, terminated, alpha, gamma):
-    _reference_q_update(Q, s, a, r, q_next, terminated, alpha, gamma)
-
-
-@pytest.mark.parametrize("wrong", [_q_bootstraps_terminal, _q_no_alpha, _q_wrong_sign, _q_mean, _q_not_in_place,
-                                   _q_max_with_zero, _q_no_return])
-def test_q_update_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_q_update(wrong)
-
-
-# ---------------------------------------------------------------------------------------------
-# shape_q
-# ---------------------------------------------------------------------------------------------
-
-def test_shape_q_reference_and_stub():
-    check_shape_q(_reference_shape_q)
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_shape_q(stub)
-
-
-def _shape_adds(q, p, penalty=10.0, threshold=0.39, soft=False):
-    return np.asarray(q, float) + penalty * (np.asarray(p) if soft else (np.asarray(p) > threshold))
-
-
-def _shape_only_chosen(q, p, penalty=10.0, threshold=0.39, soft=False):
-    q = np.array(q, dtype=float)
-    p = np.asarray(p)
-    flat = q.reshape(-1, q.shape[-1])
-    for row in flat:
-        a = int(row.argmax())
-        row[a] -= penalty * (p[a] if soft else float(p[a] > threshold))
-    return flat.reshape(q.shape)
-
-
-def _shape_soft_ignored(q, p, penalty=10.0, threshold=0.39, soft=False):
-    return np.asarray(q, float) - penalty * (np.asarray(p) > threshold)
-
-
-def _shape_in_place(q, p, penalty=10.0, threshold=0.39, soft=False):
-    q -= penalty * (np.asarray(p) if soft else (np.asarray(p) > threshold))
-    return q
-
-
-def _shape_fixed_penalty(q, p, penalty=10.0, threshold=0.39, soft=False):
-    return np.asarray(q, float) - 10.0 * (np.asarray(p) if soft else (np.asarray(p) > 0.39))
-
-
-@pytest.mark.parametrize("wrong", [_shape_adds, _shape_only_chosen, _shape_soft_ignored, _shape_in_place,
-                                   _shape_fixed_penalty, lambda q, p, **kw: None])
-def test_shape_q_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_shape_q(wrong)
-
-
-# ---------------------------------------------------------------------------------------------
-# screen_actions
-# ---------------------------------------------------------------------------------------------
-
-def test_screen_actions_reference_and_stub():
-    check_screen_actions(_reference_screen_actions)
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_screen_actions(stub)
-
-
-@pytest.mark.parametrize("wrong", [
-    lambda m, p, threshold=0.39: np.asarray(m) & (np.asarray(p) > threshold),           # keeps the flagged ones
-    lambda m, p, threshold=0.39: np.asarray(m) & (np.asarray(p) <= threshold),          # no fallback
-    lambda m, p, threshold=0.39: np.asarray(p) <= threshold,                            # ignores availability
-    lambda m, p, threshold=0.39: (np.asarray(m) & (np.asarray(p) <= 0.39)).astype(int),  # ints, fixed threshold
-])
-def test_screen_actions_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_screen_actions(wrong)
-
-
-# ---------------------------------------------------------------------------------------------
-# make_order_pairs
-# ---------------------------------------------------------------------------------------------
-
-def test_order_pairs_reference_and_stub():
-    check_order_pairs(_reference_order_pairs)
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_order_pairs(stub)
-
-
-def _pairs(traj, window, both=True, flip=False, hi=1, lo=1):
-    traj = np.asarray(traj)
-    f, s, lab = [], [], []
-    for i in range(len(traj)):
-        for j in range(i + lo, min(len(traj), i + window + hi)):
-            f.append(traj[i]); s.append(traj[j]); lab.append(0.0 if flip else 1.0)
-            if both:
-                f.append(traj[j]); s.append(traj[i]); lab.append(1.0 if flip else 0.0)
-    d = traj.shape[1]
-    return np.array(f).reshape(-1, d), np.array(s).reshape(-1, d), np.array(lab)
-
-
-@pytest.mark.parametrize("wrong", [
-    lambda t, w: _pairs(t, w, both=False),      # forgets the reversed pairs
-    lambda t, w: _pairs(t, w, flip=True),       # labels the wrong way round
-    lambda t, w: _pairs(t, w, hi=0),            # window off by one (j < i + window)
-    lambda t, w: _pairs(t, w, lo=0),            # includes i == j
-    lambda t, w: _pairs(t, w)[:2],              # forgets the labels
-])
-def test_order_pairs_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_order_pairs(wrong)
-
-
-def test_checks_want_a_function():
-    for check in (check_q_update, check_shape_q, check_screen_actions, check_order_pairs):
-        with pytest.raises(TypeError):
-            check(42)
+from utils.ethics.gridworld import order_pairs
+from utils.ethics.qlearning import q_update
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +120,6 @@ def test_gridworld_goal_ends_the_episode():
 def test_reversibility_estimate_and_agents():
     from sklearn.metrics import roc_auc_score
 
-    from utils.ethics.checks import _reference_order_pairs
     from utils.ethics.gridworld import GrassWorld, fit_order_model, greedy_path, random_trajectories, transition_table
     from utils.ethics.qlearning import evaluate_agent, train_q_agent
 
@@ -294,9 +127,10 @@ def test_reversibility_estimate_and_agents():
     env = GrassWorld()
     trajs = random_trajectories(env, n=60, length=30, seed=0)
     assert len(trajs) == 60 and trajs[0].shape == (31, env.feature_dim)
-    parts = [_reference_order_pairs(t, 8) for t in trajs]
+    parts = [order_pairs(t, 8) for t in trajs]
     f, s, lab = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    model = fit_order_model(f, s, lab, seed=0)
+    model, losses = fit_order_model(f, s, lab, seed=0)
+    assert len(losses) == 150 and losses[-1] < losses[0]
     psi, tramples = transition_table(env, model)
     assert psi.shape == (env.n_states, 4)
     moved = env._next != np.arange(env.n_states)[:, None]
@@ -305,9 +139,9 @@ def test_reversibility_estimate_and_agents():
     assert torch.allclose(model(x, torch.tensor(s[:5])) + model(torch.tensor(s[:5]), x), torch.ones(5))
 
     allowed = psi <= 0.8
-    rac = train_q_agent(env, _reference_q_update, episodes=300, seed=0,
+    rac = train_q_agent(env, q_update, episodes=300, seed=0,
                         screen=lambda m, st: (m & allowed[st]) if (m & allowed[st]).any() else m)
-    base = train_q_agent(env, _reference_q_update, episodes=300, seed=0)
+    base = train_q_agent(env, q_update, episodes=300, seed=0)
     e_rac, e_base = evaluate_agent(env, rac, episodes=3, eps=0.0), evaluate_agent(env, base, episodes=3, eps=0.0)
     assert e_base["irreversible"] > 0 and e_rac["irreversible"] == 0 and e_rac["completion"] == 1.0
     path = [env.state(i)[0] for i in greedy_path(env, rac)]
@@ -365,3 +199,55 @@ def test_proxy_helpers_and_bad_input():
     out = pressure_curves(0, [0, 5, 300], n_data=100, n_start=16)
     assert out["proxy_true"].shape == (3,) and "ensemble_k4_true" in out
     assert out["proxy_true"][-1] < out["proxy_true"].max()
+
+
+def test_order_pairs_fit_and_threshold_helpers():
+    from utils.ethics.gridworld import (VALIDATION_LAYOUT, GrassWorld, choose_threshold, fit_order_model,
+                                        pairs_from_walks, path_lengths)
+
+    f, s, lab = order_pairs(np.eye(3), 1)
+    assert f.shape == s.shape == (4, 3) and sorted(lab.tolist()) == [0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError):
+        order_pairs(np.zeros(3), 1)
+    with pytest.raises(ValueError):
+        order_pairs(np.eye(3), 0)
+    env = GrassWorld(layout=VALIDATION_LAYOUT)
+    f, s, lab = pairs_from_walks(env, n=5, length=6, window=2, seed=0)
+    assert f.shape == (len(lab), env.feature_dim) and lab.mean() == 0.5
+    a, la = fit_order_model(f, s, lab, steps=3, seed=4)
+    b, lb = fit_order_model(f, s, lab, steps=3, seed=4)
+    assert la == lb, "a fit is deterministic for a seed"
+    # the threshold sits in the gap between the classes, and ties prefer the widest gap
+    assert choose_threshold(np.array([0.1, 0.2, 0.9, 0.95]), np.array([0, 0, 1, 1])) == pytest.approx(0.55)
+    assert 0.2 < choose_threshold(np.array([0.1, 0.2, 0.6, 0.9]), np.array([0, 0, 1, 1])) < 0.6
+    with pytest.raises(ValueError):
+        choose_threshold(np.array([0.1, 0.2]), np.array([1, 1]))
+    assert path_lengths(GrassWorld()) == {"shortest": 7, "trampled": 2, "detour": 13}
+    assert path_lengths(GrassWorld(layout=["SgG"]))["detour"] == -1
+
+
+def test_batched_ensemble_matches_separately_trained_proxies():
+    from utils.ethics.proxy import MLPEnsemble, ensemble_score, fit_ensemble, fit_proxy, sample_data
+
+    torch.set_num_threads(1)
+    x, y = sample_data(60, seed=1)
+    ens = fit_ensemble(x, y, k=3, seed=2, steps=30)
+    solo = [fit_proxy(x, y, seed=2000 + i, bootstrap=True, steps=30) for i in range(3)]
+    z = torch.randn(9, 2)
+    with torch.no_grad():
+        assert isinstance(ens, MLPEnsemble) and len(ens) == 3
+        assert torch.allclose(ens(z), torch.stack([m(z).squeeze(-1) for m in solo]), atol=1e-4)
+        assert torch.allclose(ensemble_score(ens, 2.0)(z), ensemble_score(solo, 2.0)(z), atol=1e-4)
+
+
+def test_joint_ascent_matches_one_score_at_a_time():
+    from utils.ethics.proxy import ensemble_score, fit_ensemble, fit_proxy, optimise, pressure_curves, sample_data
+
+    torch.set_num_threads(1)
+    out = pressure_curves(3, [0, 7], n_data=60, n_start=8)
+    x, y = sample_data(60, seed=3)
+    x0 = torch.randn(8, 2, generator=torch.Generator().manual_seed(10_003)) * 0.35
+    proxy, ens = fit_proxy(x, y, seed=3), fit_ensemble(x, y, k=5, seed=3)
+    for name, score in (("proxy", lambda z: proxy(z).squeeze(-1)), ("ensemble_k4", ensemble_score(ens, 4.0))):
+        alone = optimise(score, x0, 7, record=[7])[7]
+        assert np.allclose(out[f"{name}_final_x"], alone.numpy(), atol=1e-5), name

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utils.ethics.qlearning import AgentRun, acting_values, evaluate_agent, greedy_choice, train_q_agent
+from utils.ethics.qlearning import (AgentRun, acting_values, evaluate_agent, greedy_choice, shape_q, softmax_choice,
+                                    train_q_agent)
 from utils.ethics.textgame import (GREEDY_WALKTHROUGH, HONEST_WALKTHROUGH, Morality, TextGame, episode_explorer,
                                    episode_trace, oracle_p_immoral, render_trace_step, rewarded_immoral_share, walk)
 
@@ -195,3 +196,32 @@ def test_widget_controls_change_the_step_and_agent(traces):
     assert toggle.value == "shaped"
     with pytest.raises(ValueError):
         episode_explorer({})
+
+
+def test_softmax_choice_follows_the_softmax_of_the_allowed_values():
+    rng = np.random.default_rng(0)
+    values, mask = np.array([0.0, 1.0, 2.0, 9.0]), np.array([True, True, True, False])
+    freq = np.bincount([softmax_choice(values, mask, rng) for _ in range(4000)], minlength=4) / 4000
+    want = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
+    assert freq[3] == 0 and np.allclose(freq[:3], want, atol=0.03)
+    assert softmax_choice(np.array([5.0, 1.0]), np.array([True, True]), rng, temperature=1e-3) == 0
+    with pytest.raises(ValueError, match="no action"):
+        softmax_choice(values, np.zeros(4, dtype=bool), rng)
+
+
+def test_shaping_variants_fixed_points(env):
+    """The course's rule keeps a penalty the agent can learn around; regressing the shaped value (the paper's code)
+    has the unshaped optimum as its fixed point, so with epsilon-greedy exploration the penalty is learned away."""
+    p = oracle_p_immoral(env)
+    shape = lambda v, s: shape_q(v, p)     # noqa: E731
+    kw = dict(episodes=600, seed=0, q_init=10.0, shape=shape)
+    course = evaluate_agent(env, train_q_agent(env, q_update_ok, **kw), episodes=5, eps=0.0)
+    regress = evaluate_agent(env, train_q_agent(env, q_update_ok, regress_shaped=True, **kw), episodes=5, eps=0.0)
+    paper = train_q_agent(env, q_update_ok, regress_shaped=True, explore="softmax", **kw)
+    assert paper.explore == "softmax"
+    assert course["immorality"] <= 1.0 and regress["immorality"] >= 3.0
+    assert evaluate_agent(env, paper, episodes=5)["immorality"] <= 1.0
+    with pytest.raises(ValueError, match="explore"):
+        train_q_agent(env, q_update_ok, episodes=2, explore="boltzmann")
+    with pytest.raises(ValueError, match="temperature"):
+        train_q_agent(env, q_update_ok, episodes=2, explore="softmax", temperature=0)

@@ -1,5 +1,5 @@
-"""Lesson 02, data-collection side: the phenomena task, the model, the collection loop and its bad inputs, the
-summaries and plot, and the check of exercise 3 (dynamic annotator)."""
+"""Lesson 02, data-collection side: the phenomena task, the model, the annotator, the collection loop, the
+data-matched oracle, their bad inputs, the summaries and plot. (The checks' mistake tables: test_mistakes.py.)"""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import pytest
 import torch
 
 from utils.text import collection as D
-from utils.checks import CheckFailed
-from utils.text.checks import _reference_dynamic_annotator, check_dynamic_annotator
 
 torch.set_num_threads(1)
 
@@ -65,21 +63,21 @@ def test_model_learns_and_rejects_empty_input():
 
 
 def test_collection_runs_and_is_reproducible():
-    a = D.run_collection("dynamic adversarial", _reference_dynamic_annotator, seed=0, **SMALL)
-    b = D.run_collection("dynamic adversarial", _reference_dynamic_annotator, seed=0, **SMALL)
+    a = D.run_collection("dynamic adversarial", D.dynamic_annotator, seed=0, **SMALL)
+    b = D.run_collection("dynamic adversarial", D.dynamic_annotator, seed=0, **SMALL)
     assert len(a.expert_error) == len(a.natural_error) == SMALL["rounds"] + 1
     assert len(a.fooled) == SMALL["rounds"] and len(a.collected) == SMALL["rounds"] * SMALL["budget"]
     assert a.expert_error == b.expert_error
-    non = D.run_collection("non-adversarial", _reference_dynamic_annotator, seed=0, **SMALL)
+    non = D.run_collection("non-adversarial", D.dynamic_annotator, seed=0, **SMALL)
     assert non.expert_error[0] == a.expert_error[0], "same seed, same round-0 model for every strategy"
     assert np.mean(a.fooled) > np.mean(non.fooled) + 0.2
 
 
 def test_collection_rejects_bad_settings_and_bad_annotators():
     with pytest.raises(ValueError, match="strategy"):
-        D.run_collection("random", _reference_dynamic_annotator)
+        D.run_collection("random", D.dynamic_annotator)
     with pytest.raises(ValueError, match=">= 1"):
-        D.run_collection("non-adversarial", _reference_dynamic_annotator, rounds=0)
+        D.run_collection("non-adversarial", D.dynamic_annotator, rounds=0)
 
     def short(task, model, budget, tries, rng):
         return task.propose(budget - 1, rng)
@@ -91,82 +89,95 @@ def test_collection_rejects_bad_settings_and_bad_annotators():
 
 
 def test_summaries_gains_and_plot():
-    res = D.compare_strategies(_reference_dynamic_annotator, seeds=(0, 1), **SMALL)
-    assert list(res) == list(D.STRATEGIES) and all(len(v) == 2 for v in res.values())
+    res = D.compare_strategies(D.dynamic_annotator, seeds=(0, 1), oracle=True, **SMALL)
+    assert list(res) == [*D.STRATEGIES, D.ORACLE] and all(len(v) == 2 for v in res.values())
     rows = D.summarise_curves(res)
-    assert [r[0] for r in rows] == list(D.STRATEGIES) and all(len(r) == 6 for r in rows)
+    assert [r[0] for r in rows] == [*D.STRATEGIES, D.ORACLE] and all(len(r) == 8 for r in rows)
+    e = np.array([r.expert_error for r in res["dynamic adversarial"]])
+    assert rows[2][2] == pytest.approx(e[:, -1].mean()) and rows[2][3] == pytest.approx(e[:, -1].std())
+    assert rows[2][4] == pytest.approx((e[:, 0] - e[:, 3]).mean() / 3)
     assert D.round_gains([0.5, 0.4, 0.35]).tolist() == pytest.approx([0.1, 0.05])
     with pytest.raises(ValueError):
         D.round_gains([0.5])
     ax = D.plot_collection(res)
-    assert len(ax.lines) == 3
+    assert len(ax.lines) == 4
     import matplotlib.pyplot as plt
     plt.close("all")
 
 
-# ------------------------------------------------------------------------------------- check: ex. 3
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def test_annotator_check_accepts_reference_and_a_loop_version():
-    check_dynamic_annotator(_reference_dynamic_annotator)
-
-    def loop_version(task, model, budget, tries, rng):
-        picked = []
-        for _ in range(budget):
-            cands = task.propose(tries, rng)
-            wrong = model.predict(cands.x) != cands.y
-            picked.append(cands[[int(np.argmax(wrong)) if wrong.any() else tries - 1]])
-        return D.Batch.concat(picked)
-
-    check_dynamic_annotator(loop_version)
+def test_annotator_submits_first_fooling_try_else_last():
+    task = D.PhenomenaTask(seed=2)
+    model = D.fit_model(task.sample(80, 0), seed=0, steps=40)
+    b = D.dynamic_annotator(task, model, 50, 6, np.random.default_rng(0))
+    cands = task.propose(300, np.random.default_rng(0))      # the same draws
+    wrong = (model.predict(cands.x) != cands.y).reshape(50, 6)
+    for slot in range(50):
+        j = int(np.argmax(wrong[slot])) if wrong[slot].any() else 5
+        assert np.array_equal(b.x[slot], cands.x[slot * 6 + j])
+    assert np.array_equal(b.y, task.label(b.x, b.phenomenon))
+    with pytest.raises(ValueError, match="budget and tries"):
+        D.dynamic_annotator(task, model, 0, 3, 0)
 
 
-def test_annotator_check_rejects_stub():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_dynamic_annotator(stub)
+def test_loop_targets_and_accumulates():
+    task = D.PhenomenaTask(seed=0)
+    seen = []
+
+    def annotator(t, model, budget, tries, rng):
+        seen.append(model)
+        return t.propose(budget, rng)
+
+    fits = []
+
+    def fit(data):
+        fits.append(len(data))
+        return D.fit_model(data, seed=0, steps=5)
+
+    data = task.sample(30, 0)
+    models, added = D.collection_rounds(task, "dynamic adversarial", annotator, data, fit, 3, 10, 2,
+                                        np.random.default_rng(0))
+    assert fits == [30, 40, 50, 60] and len(models) == 4 and [len(a) for a in added] == [10, 10, 10]
+    assert seen == models[:3]
+    seen.clear()
+    D.collection_rounds(task, "static adversarial", annotator, data, fit, 3, 10, 2, np.random.default_rng(0))
+    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
+    seen.clear()
+    models, _ = D.collection_rounds(task, "non-adversarial", annotator, data, fit, 2, 10, 2, np.random.default_rng(0))
+    assert seen == [] and len(models) == 3
+    assert D.collection_rounds(task, "non-adversarial", annotator, data, fit, 0, 10, 2, 0)[1] == []
+    with pytest.raises(ValueError, match="strategy"):
+        D.collection_rounds(task, "oracle", annotator, data, fit, 1, 10, 2, 0)
+    with pytest.raises(ValueError, match="Batch of 10"):
+        D.collection_rounds(task, "dynamic adversarial", lambda *a: task.propose(3, 0), data, fit, 1, 10, 2, 0)
 
 
-def no_filter(task, model, budget, tries, rng):  # non-adversarial: ignores the model
-    return task.propose(budget, rng)
+def test_oracle_covers_every_phenomenon_evenly():
+    task = D.PhenomenaTask(seed=0)
+    even = D.EvenCoverage(task)
+    a, b = even.propose(60, 0), even.propose(60, 1)
+    counts = np.bincount(np.concatenate([a.phenomenon, b.phenomenon]), minlength=task.n_phenomena)
+    assert counts.min() == counts.max() == 3
+    assert np.array_equal(a.y, task.label(a.x, a.phenomenon)) and even.n_phenomena == task.n_phenomena
+    run = D.run_collection(D.ORACLE, seed=0, **SMALL)
+    assert run.strategy == D.ORACLE and len(run.expert_error) == SMALL["rounds"] + 1
+    added = np.bincount(run.collected.phenomenon, minlength=task.n_phenomena)
+    assert added.max() - added.min() <= 1
+    assert run.train_counts.sum() == SMALL["n_initial"] + SMALL["rounds"] * SMALL["budget"]
+    assert run.phenomenon_error.shape == (task.n_phenomena,) and np.all((0 <= run.phenomenon_error) & (run.phenomenon_error <= 1))
+    expert = task.expert_set()
+    assert np.nanmean(run.phenomenon_error) == pytest.approx(run.expert_error[-1])
+    assert expert is not None
 
 
-def wrong_sign(task, model, budget, tries, rng):  # keeps the examples the model gets right
-    c = task.propose(budget * tries, rng)
-    right = (model.predict(c.x) == c.y).reshape(budget, tries)
-    pick = np.where(right.any(1), right.argmax(1), tries - 1)
-    return c[np.arange(budget) * tries + pick]
-
-
-def model_labels(task, model, budget, tries, rng):  # labels from the model, not the truth
-    b = _reference_dynamic_annotator(task, model, budget, tries, rng)
-    return D.Batch(b.x, model.predict(b.x), b.phenomenon)
-
-
-def only_fooling(task, model, budget, tries, rng):  # drops slots with no fooling example
-    c = task.propose(budget * tries, rng)
-    wrong = (model.predict(c.x) != c.y).reshape(budget, tries)
-    idx = [b * tries + int(wrong[b].argmax()) for b in range(budget) if wrong[b].any()]
-    return c[np.array(idx, dtype=int)]
-
-
-def until_fooled(task, model, budget, tries, rng):  # ignores the tries limit
-    picked = []
-    while len(picked) < budget:
-        c = task.propose(1, rng)
-        if model.predict(c.x)[0] != c.y[0]:
-            picked.append(c)
-    return D.Batch.concat(picked)
-
-
-def duplicates(task, model, budget, tries, rng):  # one fooling example repeated
-    b = _reference_dynamic_annotator(task, model, budget, tries, rng)
-    return b[np.zeros(budget, dtype=int)]
-
-
-@pytest.mark.parametrize("wrong", [no_filter, wrong_sign, model_labels, only_fooling, until_fooled, duplicates])
-def test_annotator_check_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_dynamic_annotator(wrong)
+def test_phenomenon_table_and_plenty_error():
+    res = D.compare_strategies(D.dynamic_annotator, seeds=(0,), oracle=True, **SMALL)
+    task = D.PhenomenaTask(seed=0)
+    labels, shares, table = D.phenomenon_table(res, task.frequencies)
+    assert labels == ["1-3", "4-10", "11-20", "21-40"] and sum(shares) == pytest.approx(1.0)
+    assert set(table) == set(res) and all(len(v[0]) == len(v[1]) == 4 for v in table.values())
+    with pytest.raises(ValueError, match="rank ranges"):
+        D.phenomenon_table(res, task.frequencies, bins=((0, 3),))
+    errs = D.plenty_error(seeds=(0,), per_phenomenon=20, fit_kwargs=dict(steps=40))
+    assert errs.shape == (1,) and 0 <= errs[0] < 0.5
+    e = D.phenomenon_errors(D.fit_model(task.sample(50, 0), steps=5), task.sample(20, 1, phenomena=np.zeros(20, int)), 3)
+    assert np.isnan(e[1]) and np.isnan(e[2]) and 0 <= e[0] <= 1

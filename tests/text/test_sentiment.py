@@ -1,18 +1,17 @@
 """Lesson 02, text side: the dataset and its generator, tokens, the model and its input errors, the transformation
-families on awkward input, the benchmark, the widget logic, and the checks of exercises 1 and 2."""
+families on awkward input, the benchmark, the attack and the adversarial training step, the widget logic.
+(The checks' mistake tables: test_mistakes.py.)"""
 
 from __future__ import annotations
 
-import random
+import copy
 
 import numpy as np
 import pytest
 import torch
 
 from utils.text import sentiment as T
-from utils.checks import CheckFailed
-from utils.text.checks import (_ATTACK_SENTENCES, _check_model, _reference_adversarial_augment,
-                               _reference_greedy_attack, check_adversarial_augment, check_greedy_attack)
+from utils.text.checks import _ATTACK_SENTENCES, _WRONG_FROM_THE_START, _check_model
 
 torch.set_num_threads(1)
 
@@ -148,17 +147,65 @@ def test_training_is_seeded_and_validates_input(data):
         T.train_text_model(m, [], [])
 
 
-def test_augment_hook_is_called_with_the_current_model(data):
+def test_adversarial_training_calls_the_step_on_every_batch_with_the_current_model(data):
     vocab = T.Vocab.build(data.train_texts[:60])
     m = T.make_text_model(vocab, dim=8)
     calls = []
 
-    def aug(model, texts, labels):
-        calls.append(model)
-        return texts + texts[:5], labels + labels[:5]
+    def step(model, optimizer, texts, labels, attack):
+        calls.append((model, len(texts), attack))
+        return T.adversarial_training_step(model, optimizer, texts, labels, attack)
 
-    T.train_text_model(m, data.train_texts[:60], data.train_labels[:60], epochs=3, augment=aug, augment_from=1)
-    assert len(calls) == 2 and all(c is m for c in calls)
+    def attack(model, text, label):
+        return text + " bad"
+
+    h = T.train_text_model(m, data.train_texts[:60], data.train_labels[:60], epochs=3, batch_size=32, attack=attack,
+                           attack_from=1, step=step)
+    assert len(h) == 3 and len(calls) == 4 and all(c[0] is m and c[2] is attack for c in calls)
+    assert [c[1] for c in calls] == [32, 28, 32, 28]
+    with pytest.raises(TypeError, match="attack"):
+        T.train_text_model(m, data.train_texts[:4], data.train_labels[:4], attack="greedy")
+
+
+def test_adversarial_training_step_trains_on_clean_and_attacked(model, syn):
+    m = copy.deepcopy(model)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    texts, labels = [t for t, _ in _ATTACK_SENTENCES[:4]], [y for _, y in _ATTACK_SENTENCES[:4]]
+    adv = [T.greedy_attack(m, t, y, syn, 2) for t, y in zip(texts, labels)]
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(m(*m.pack(texts + adv)), torch.tensor(labels * 2)).item()
+    before = [p.detach().clone() for p in m.parameters()]
+    got = T.adversarial_training_step(m, opt, texts, labels, lambda mm, t, y: T.greedy_attack(mm, t, y, syn, 2))
+    assert isinstance(got, float) and got == pytest.approx(want, abs=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+    with pytest.raises(ValueError, match="labels"):
+        T.adversarial_training_step(m, opt, texts, labels[:3], lambda mm, t, y: t)
+    with pytest.raises(ValueError, match="empty batch"):
+        T.adversarial_training_step(m, opt, [], [], lambda mm, t, y: t)
+    with pytest.raises(TypeError, match="attack"):
+        T.adversarial_training_step(m, opt, texts, labels, "greedy")
+
+
+def test_trainer_forks_share_their_past_and_not_their_future(data):
+    vocab = T.Vocab.build(data.train_texts[:80])
+    a = T.TextTrainer(T.make_text_model(vocab, dim=8, seed=1), data.train_texts[:80], data.train_labels[:80], seed=1)
+    a.run(2)
+    b = a.fork()
+    a.run(1)
+    b.run(1)
+    assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters())), "same future, same run"
+    b.run(1, attack=lambda m, t, y: t + " bad")
+    assert not all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters()))
+    assert len(a.history) == 3 and len(b.history) == 4
+    m = T.make_text_model(vocab, dim=8, seed=1)
+    T.train_text_model(m, data.train_texts[:80], data.train_labels[:80], epochs=3, seed=1)
+    c = T.TextTrainer(T.make_text_model(vocab, dim=8, seed=1), data.train_texts[:80], data.train_labels[:80], seed=1)
+    c.run(3)
+    assert all(torch.equal(x, y) for x, y in zip(m.parameters(), c.model.parameters()))
+    with pytest.raises(ValueError, match="epochs"):
+        c.run(-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        T.TextTrainer(m, data.train_texts[:4], data.train_labels[:4], batch_size=0)
 
 
 # ----------------------------------------------------------------------------------- transformations
@@ -226,7 +273,7 @@ def test_run_benchmark_shapes_and_errors(model, data):
 
 @pytest.mark.parametrize("text", AWKWARD)
 def test_reference_attack_handles_awkward_input(model, syn, text):
-    out = _reference_greedy_attack(model, text, 1, syn, 2)
+    out = T.greedy_attack(model, text, 1, syn, 2)
     assert isinstance(out, str)
     assert len(T.tokenize(out)) == len(T.tokenize(text))
 
@@ -234,7 +281,7 @@ def test_reference_attack_handles_awkward_input(model, syn, text):
 def test_attack_accuracy_and_strength(model, syn, data):
     texts, labels = data.test_texts[:60], data.test_labels[:60]
     clean = T.accuracy_on(model, texts, labels)
-    acc, adv = T.attack_accuracy(model, texts, labels, lambda m, t, y: _reference_greedy_attack(m, t, y, syn, 2))
+    acc, adv = T.attack_accuracy(model, texts, labels, lambda m, t, y: T.greedy_attack(m, t, y, syn, 2))
     assert len(adv) == 60 and acc < clean - 0.2
 
 
@@ -256,113 +303,24 @@ def test_widget_logic_reacts_to_text_and_variant(model):
         T.render_transformations({}, "great", fams)
 
 
-# ------------------------------------------------------------------------------------- check: ex. 1
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def test_greedy_attack_check_accepts_reference():
-    check_greedy_attack(_reference_greedy_attack)
-
-
-def test_greedy_attack_check_rejects_stub():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_greedy_attack(stub)
-
-
-def attack_no_budget(model, text, label, table, k):
-    return _reference_greedy_attack(model, text, label, table, 10)
-
-
-def attack_random(model, text, label, table, k):
-    rng = random.Random(0)
-    toks = T.tokenize(text)
-    spots = [i for i, t in enumerate(toks) if table.get(t)]
-    for i in rng.sample(spots, min(k, len(spots))):
-        toks[i] = rng.choice(table[toks[i]])
-    return T.detokenize(toks)
-
-
-def attack_maximises(model, text, label, table, k):  # sign error: raises P(true label)
-    return _reference_greedy_attack(model, text, 1 - label, table, k)
-
-
-def attack_one_step(model, text, label, table, k):  # ignores k beyond the first swap
-    return _reference_greedy_attack(model, text, label, table, min(k, 1))
-
-
-def attack_first_synonym(model, text, label, table, k):  # no search: the first table entry of the first words
-    toks = T.tokenize(text)
-    spots = [i for i, t in enumerate(toks) if table.get(t)][:k]
-    for i in spots:
-        toks[i] = table[toks[i]][0]
-    return T.detokenize(toks)
-
-
-def attack_any_word(model, text, label, table, k):  # substitutes outside the table (antonyms)
-    ant = T.load_antonyms()
-    toks = T.tokenize(text)
-    for i, t in enumerate(toks):
-        if t in ant:
-            toks[i] = ant[t][0]
-            break
-    return T.detokenize(toks)
-
-
-def attack_returns_tokens(model, text, label, table, k):
-    return T.tokenize(_reference_greedy_attack(model, text, label, table, k))
-
-
-@pytest.mark.parametrize("wrong", [attack_no_budget, attack_random, attack_maximises, attack_one_step,
-                                   attack_first_synonym, attack_any_word, attack_returns_tokens])
-def test_greedy_attack_check_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_greedy_attack(wrong)
-
-
-# ------------------------------------------------------------------------------------- check: ex. 2
-
-def test_augment_check_accepts_reference_and_rejects_stub():
-    check_adversarial_augment(_reference_adversarial_augment)
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_adversarial_augment(stub)
-
-
-def augment_predicted_labels(model, texts, labels, attack):
-    adv = [attack(model, t, y) for t, y in zip(texts, labels)]
-    return list(texts) + adv, list(labels) + model.predict(adv).tolist()
-
-
-def augment_only_adversarial(model, texts, labels, attack):
-    return [attack(model, t, y) for t, y in zip(texts, labels)], list(labels)
-
-
-def augment_attacks_wrong_label(model, texts, labels, attack):
-    adv = [attack(model, t, 1 - y) for t, y in zip(texts, labels)]
-    return list(texts) + adv, list(labels) + list(labels)
-
-
-def augment_interleaved(model, texts, labels, attack):
-    out_t, out_y = [], []
-    for t, y in zip(texts, labels):
-        out_t += [t, attack(model, t, y)]
-        out_y += [y, y]
-    return out_t, out_y
-
-
-def augment_no_attack(model, texts, labels, attack):
-    return list(texts) + list(texts), list(labels) + list(labels)
-
-
-@pytest.mark.parametrize("wrong", [augment_predicted_labels, augment_only_adversarial, augment_attacks_wrong_label,
-                                   augment_interleaved, augment_no_attack])
-def test_augment_check_rejects_typical_mistakes(wrong):
-    with pytest.raises(CheckFailed):
-        check_adversarial_augment(wrong)
-
+# ------------------------------------------------------------------------------ the check's sentences
 
 def test_check_attack_sentences_are_correctly_classified(model):
     texts = [t for t, _ in _ATTACK_SENTENCES]
     labels = [y for _, y in _ATTACK_SENTENCES]
     assert T.accuracy_on(model, texts, labels) == 1.0
+
+
+def test_check_has_sentences_the_model_gets_wrong_from_the_start(model):
+    assert any(model.predict([t]).item() != y for t, y in _WRONG_FROM_THE_START)
+
+
+def test_greedy_attack_rejects_bad_arguments(model, syn):
+    with pytest.raises(ValueError, match="k must be"):
+        T.greedy_attack(model, "the film was great.", 1, syn, -1)
+    with pytest.raises(ValueError, match="label"):
+        T.greedy_attack(model, "the film was great.", 2, syn, 1)
+    with pytest.raises(TypeError, match="table"):
+        T.greedy_attack(model, "the film was great.", 1, ["great"], 1)
+    with pytest.raises(TypeError, match="string"):
+        T.greedy_attack(model, None, 1, syn, 1)

@@ -20,8 +20,12 @@ def _nb_with_error(ename: str) -> nbformat.NotebookNode:
 def test_cell_errors_and_table():
     errs = cell_errors(_nb_with_error("ValueError"))
     assert errs == [(1, "ValueError", "boom")]
-    table = format_results([Result(Path("a.ipynb"), 200.0, errs), Result(Path("b.ipynb"), 1.0, [])])
-    assert "ERROR ValueError in cell 1" in table and "over the 180 s budget" in table and "b.ipynb" in table
+    table = format_results([Result(Path("a.ipynb"), 200.0, errs, cpu_seconds=130.0),
+                            Result(Path("b.ipynb"), 1.0, [], cpu_seconds=0.5)])
+    assert "ERROR ValueError in cell 1" in table and "over the 120 CPU s budget" in table and "b.ipynb" in table
+    # a busy machine stretches wall time, not CPU time: 600 s wall at 40 CPU s is no regression
+    busy = format_results([Result(Path("slow.ipynb"), 600.0, [], cpu_seconds=40.0)])
+    assert "over" not in busy and "ok" in busy
     course = format_results([Result(Path("c.ipynb"), 1.0, [(1, "NotImplementedError", "x")])], course=True)
     assert "c.ipynb" in course and "ERROR" not in course
 
@@ -39,3 +43,24 @@ def test_execute_runs_a_notebook_in_this_environment(tmp_path):
     assert r.nb.cells[0].outputs[0].text.strip() == sys.prefix
     strict = execute(path, allow_errors=False, timeout=120)
     assert strict.errors and strict.errors[0][1] == "NotImplementedError"
+
+
+def test_budget_policy_fails_on_cpu_or_a_hang_not_on_a_busy_machine():
+    from tools.execute import CPU_BUDGET_S, WALL_CEILING_S, over_budget
+
+    assert over_budget("solution", 500.0, 50.0) == ""           # loaded machine: slow wall, normal CPU
+    assert "CPU s budget" in over_budget("solution", 50.0, CPU_BUDGET_S["solution"] + 1)
+    assert "CPU s budget" in over_budget("course", 10.0, CPU_BUDGET_S["course"] + 1)
+    assert "ceiling" in over_budget("course", WALL_CEILING_S + 1, 1.0)  # a hang
+    assert over_budget("solution", 10.0, None) == ""            # CPU unknown: only the wall ceiling applies
+
+
+def test_execute_measures_the_kernels_cpu_time(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"),
+                nbformat.v4.new_code_cell("time.sleep(1.0)")]
+    path = tmp_path / "cpu.ipynb"
+    nbformat.write(nb, str(path))
+    r = execute(path, timeout=120)
+    assert not r.errors
+    assert r.cpu_seconds is not None and 1.0 <= r.cpu_seconds < r.seconds, (r.cpu_seconds, r.seconds)

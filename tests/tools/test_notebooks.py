@@ -74,8 +74,10 @@ def test_solution_notebooks_follow_the_lesson_anatomy(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
-def test_course_notebook_runs_with_only_not_implemented_errors(path):
+def test_course_notebook_runs_with_only_not_implemented_errors(path, record_property):
     result = execute(path, allow_errors=True)
+    if result.cpu_seconds is not None:
+        record_property("kernel_cpu_s", result.cpu_seconds)  # the run-time table in conftest.py reads it
     bad = [e for e in result.errors if e[1] != "NotImplementedError"]
     assert not bad, f"{path.name}: errors other than NotImplementedError: {bad[:3]}"
     nb = result.nb
@@ -86,4 +88,5 @@ def test_course_notebook_runs_with_only_not_implemented_errors(path):
             assert "is not implemented yet" in errs[0].evalue, (
                 f"{path.name}, cell {i}: the stub must reach its check, which says 'not implemented yet'; "
                 f"got {errs[0].ename}: {errs[0].evalue[:120]}")
-    print(f"{path.name}: {result.seconds:.1f} s, {len(result.errors)} NotImplementedError(s)")
+    print(f"{path.name}: {result.seconds:.1f} s wall, {result.cpu_seconds} CPU s, "
+          f"{len(result.errors)} NotImplementedError(s)")

@@ -9,7 +9,10 @@ Following Grinsztajn et al. (2021), "There is no turning back", reversibility is
 labels from the temporal order of states in random trajectories: a model ``psi(x, y)`` estimates the
 probability that state ``x`` came *before* state ``y``. If ``psi(s, s')`` is close to 1, the
 transition ``s -> s'`` is rarely seen the other way round, so it is probably irreversible. We use
-an antisymmetric model ``psi(x, y) = sigmoid(g(y) - g(x))`` with a learned "time potential" ``g``.
+an antisymmetric model ``psi(x, y) = sigmoid(g(y) - g(x))`` with a learned "time potential" ``g``:
+:func:`order_pairs` and :func:`fit_order_model` are the trusted versions of the lesson's two exercises. The
+rejection threshold is chosen with :func:`choose_threshold` on ``VALIDATION_LAYOUT``, a second lawn, and only
+then used on ``LAYOUT``.
 
 API: the same as :class:`utils.ethics.textgame.TextGame` (``reset``/``step``, ``info["state_id"]``,
 ``info["action_mask"]``), so :func:`utils.ethics.qlearning.train_q_agent` trains agents on both.
@@ -24,14 +27,22 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = [ "GrassWorld", "random_trajectories", "OrderModel", "fit_order_model",
-           "transition_table", "render_grid", "greedy_path"]
+__all__ = ["GrassWorld", "LAYOUT", "VALIDATION_LAYOUT", "random_trajectories", "OrderModel", "order_pairs",
+           "fit_order_model", "pairs_from_walks", "choose_threshold", "transition_table", "moving_transitions",
+           "path_lengths", "render_grid", "greedy_path"]
 
 LAYOUT = (
     "S..gg..G",
     "...gg...",
     "...gg...",
     "........",
+)
+# A second lawn, used only to choose the rejection threshold (labels are read there, never on LAYOUT).
+VALIDATION_LAYOUT = (
+    "S..g...G",
+    "...g....",
+    "......g.",
+    "..g...gg",
 )
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 MOVE_NAMES = ("up", "down", "left", "right")
@@ -206,9 +217,29 @@ class OrderModel(nn.Module):
         return self(x, y).numpy()
 
 
-def fit_order_model(first, second, labels, hidden: int = 0, steps: int = 150, lr: float = 0.05,
-                    weight_decay: float = 1e-4, seed: int = 0) -> OrderModel:
-    """Fit :class:`OrderModel` by logistic loss on (first, second, label) pairs, full batch, Adam."""
+def order_pairs(traj, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Temporal-order pairs of one trajectory ``traj`` (T, d): for every i < j <= i + window, the pair both
+    ways, ``(traj[i], traj[j], 1.0)`` and ``(traj[j], traj[i], 0.0)``. Returns ``first``, ``second`` (N, d)
+    and ``labels`` (N,) (the trusted version of the lesson's exercise)."""
+    traj = np.asarray(traj)
+    if traj.ndim != 2:
+        raise ValueError(f"traj must have shape (T, d), got {traj.shape}")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    T = len(traj)
+    I = [i for i in range(T) for j in range(i + 1, min(T, i + window + 1))]
+    J = [j for i in range(T) for j in range(i + 1, min(T, i + window + 1))]
+    first = np.concatenate([traj[I], traj[J]]).reshape(-1, traj.shape[1])
+    second = np.concatenate([traj[J], traj[I]]).reshape(-1, traj.shape[1])
+    return first, second, np.concatenate([np.ones(len(I)), np.zeros(len(I))])
+
+
+def fit_order_model(first, second, labels, steps: int = 150, lr: float = 0.05, seed: int = 0,
+                    hidden: int = 0) -> tuple[OrderModel, list[float]]:
+    """Fit :class:`OrderModel` on (first, second, label) pairs: ``torch.manual_seed(seed)``, then the model,
+    then ``steps`` full-batch Adam steps (learning rate ``lr``) on the mean binary cross-entropy between
+    ``model.logit(first, second)`` and the labels. Returns the model and the loss before each step
+    (the trusted version of the lesson's exercise)."""
     first = torch.as_tensor(np.asarray(first, dtype=np.float32))
     second = torch.as_tensor(np.asarray(second, dtype=np.float32))
     labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
@@ -219,14 +250,41 @@ def fit_order_model(first, second, labels, hidden: int = 0, steps: int = 150, lr
         raise ValueError("no training pairs")
     torch.manual_seed(seed)
     model = OrderModel(first.shape[1], hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
     for _ in range(steps):
         loss = nn.functional.binary_cross_entropy_with_logits(model.logit(first, second), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.final_loss = float(loss.detach())
-    return model
+        losses.append(float(loss.detach()))
+    return model, losses
+
+
+def pairs_from_walks(env: GrassWorld, n: int = 150, length: int = 30, window: int = 8, seed: int = 0,
+                     make_pairs=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random walks (:func:`random_trajectories`) turned into temporal-order pairs, all walks concatenated.
+    ``make_pairs(traj, window)`` defaults to :func:`order_pairs`."""
+    make_pairs = make_pairs or order_pairs
+    parts = [make_pairs(t, window) for t in random_trajectories(env, n=n, length=length, seed=seed)]
+    return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(3))
+
+
+def choose_threshold(psi: np.ndarray, irreversible: np.ndarray) -> float:
+    """The rejection threshold that best separates irreversible from other transitions on *labelled* data
+    (maximum balanced accuracy of ``psi > threshold``; among equally good thresholds, the middle of the
+    widest gap between neighbouring scores). Choose it on one world, use it on another."""
+    psi, irreversible = np.asarray(psi, dtype=float).ravel(), np.asarray(irreversible, dtype=bool).ravel()
+    if psi.shape != irreversible.shape or irreversible.all() or not irreversible.any():
+        raise ValueError("need psi and labels of the same shape, with both classes present")
+    s = np.unique(psi)
+    cands = np.concatenate([[s[0] - 1e-6], (s[:-1] + s[1:]) / 2, [s[-1] + 1e-6]])
+    tpr = np.array([(psi[irreversible] > c).mean() for c in cands])
+    tnr = np.array([(psi[~irreversible] <= c).mean() for c in cands])
+    bal = (tpr + tnr) / 2
+    best = np.flatnonzero(bal >= bal.max() - 1e-12)
+    gaps = np.concatenate([[0.0], np.diff(s), [0.0]])[best]     # width of the gap each candidate sits in
+    return float(cands[best[int(np.argmax(gaps))]])
 
 
 def transition_table(env: GrassWorld, model: OrderModel) -> tuple[np.ndarray, np.ndarray]:
@@ -234,6 +292,35 @@ def transition_table(env: GrassWorld, model: OrderModel) -> tuple[np.ndarray, np
     nxt = env._next
     psi = model.psi(np.repeat(env._feats, 4, axis=0), env._feats[nxt.reshape(-1)]).reshape(env.n_states, 4)
     return psi, env._trample.astype(bool)
+
+
+def moving_transitions(env: GrassWorld) -> np.ndarray:
+    """(n_states, 4) booleans: True where the action changes the state (False: walking into the edge)."""
+    return env._next != np.arange(env.n_states)[:, None]
+
+
+def path_lengths(env: GrassWorld) -> dict[str, int]:
+    """Shortest number of steps from S to G on the intact lawn (``shortest``), the fewest grass cells any
+    shortest path tramples (``trampled``), and the shortest path that tramples nothing (``detour``; -1 if none)."""
+    def bfs(avoid_grass: bool) -> tuple[int, int]:
+        best = {env.start_pos: (0, 0)}
+        queue = deque([env.start_pos])
+        while queue:
+            r, c = queue.popleft()
+            d, g = best[(r, c)]
+            for dr, dc in MOVES:
+                n = (min(max(r + dr, 0), env.h - 1), min(max(c + dc, 0), env.w - 1))
+                grass = n in env._grass_index
+                if avoid_grass and grass:
+                    continue
+                cand = (d + 1, g + grass)
+                if n not in best or cand < best[n]:
+                    best[n] = cand
+                    queue.append(n)
+        return best.get(env.goal_pos, (-1, -1))
+    shortest, trampled = bfs(False)
+    detour, _ = bfs(True)
+    return {"shortest": shortest, "trampled": trampled, "detour": detour}
 
 
 def render_grid(env: GrassWorld, state_id: int | None = None, ax=None, title: str = ""):

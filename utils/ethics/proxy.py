@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["true_objective", "sample_data", "fit_proxy", "fit_ensemble", "ensemble_score", "optimise",
+__all__ = ["true_objective", "sample_data", "fit_proxy", "MLPEnsemble", "fit_ensemble", "ensemble_score", "optimise",
            "pressure_curves"]
 
 
@@ -67,22 +67,68 @@ def fit_proxy(x: torch.Tensor, y: torch.Tensor, seed: int = 0, hidden: int = 32,
     return model
 
 
-def fit_ensemble(x, y, k: int = 5, seed: int = 0, **kw) -> list[nn.Module]:
-    """k proxies, each with its own initialisation and bootstrap resample of the data."""
+class MLPEnsemble(nn.Module):
+    """``k`` MLPs of the :func:`fit_proxy` architecture held as stacked weights, so that one batched matrix
+    product evaluates (and trains) every member at once. ``forward(x)`` returns predictions of shape (k, N)."""
+
+    def __init__(self, members: Sequence[nn.Sequential]):
+        super().__init__()
+        if len(members) < 1:
+            raise ValueError("an ensemble needs at least one member")
+        layers = [[m[i] for m in members] for i in (0, 2, 4)]        # the three Linear layers of each member
+        self.weights = nn.ParameterList([nn.Parameter(torch.stack([l.weight.detach().T for l in ls])) for ls in layers])
+        self.biases = nn.ParameterList([nn.Parameter(torch.stack([l.bias.detach()[None, :] for l in ls]))
+                                        for ls in layers])
+
+    def __len__(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if x.ndim == 3 else x.expand(len(self), *x.shape)           # (k, N, 2)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < 2:
+                h = torch.relu(h)
+        return h.squeeze(-1)
+
+
+def fit_ensemble(x, y, k: int = 5, seed: int = 0, hidden: int = 32, steps: int = 200, lr: float = 0.01) -> MLPEnsemble:
+    """k proxies, each with its own initialisation and bootstrap resample of the data (member i is seeded with
+    ``1000 * seed + i``, as :func:`fit_proxy` with ``bootstrap=True`` would be), trained together: the loss is the
+    sum of the members' mean squared errors, so with Adam each member follows its own training run."""
     if k < 2:
         raise ValueError(f"an ensemble needs k >= 2 members, got {k}")
-    return [fit_proxy(x, y, seed=1000 * seed + i, bootstrap=True, **kw) for i in range(k)]
+    x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    if x.ndim != 2 or x.shape[1] != 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"need x of shape (N, 2) and y of shape (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    idx, members = [], []
+    for i in range(k):
+        torch.manual_seed(1000 * seed + i)
+        idx.append(torch.randint(0, len(x), (len(x),)))
+        members.append(_mlp(hidden))
+    idx = torch.stack(idx)
+    xb, yb = x[idx], y[idx]                                               # (k, N, 2), (k, N)
+    model = MLPEnsemble(members)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = ((model(xb) - yb) ** 2).mean(1).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model
 
 
-def ensemble_score(models: Sequence[nn.Module], k_std: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The conservative score mean - k_std * std over the members' predictions."""
+def ensemble_score(models, k_std: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The conservative score mean - k_std * std over the members' predictions (an :class:`MLPEnsemble` or a
+    list of single proxies)."""
     if len(models) < 2:
         raise ValueError("ensemble_score needs at least 2 models")
     if k_std < 0:
         raise ValueError(f"k_std must be >= 0, got {k_std}")
 
     def score(x: torch.Tensor) -> torch.Tensor:
-        preds = torch.stack([m(x).squeeze(-1) for m in models])
+        preds = models(x) if isinstance(models, MLPEnsemble) else torch.stack([m(x).squeeze(-1) for m in models])
         return preds.mean(0) - k_std * preds.std(0)
     return score
 
@@ -119,15 +165,25 @@ def pressure_curves(seed: int, steps: Sequence[int], n_data: int = 200, n_start:
     proxy = fit_proxy(x, y, seed=seed)
     ens = fit_ensemble(x, y, k=k, seed=seed)
 
-    def single(z):
-        return proxy(z).squeeze(-1)
+    names = ["proxy"] + [f"ensemble_k{kk:g}" for kk in k_std]
+    n = len(x0)
+
+    def all_scores(z: torch.Tensor) -> torch.Tensor:
+        # one copy of the start points per score, all in one pass; the copies do not interact, so one ascent
+        # step on the sum is one ascent step on each score
+        chunks = z.reshape(len(names), n, 2)
+        preds = ens(chunks[1:].reshape(-1, 2)).reshape(len(ens), len(k_std), n)
+        ens_scores = [preds[:, j].mean(0) - kk * preds[:, j].std(0) for j, kk in enumerate(k_std)]
+        return torch.cat([proxy(chunks[0]).squeeze(-1), *ens_scores])
+
+    xs = optimise(all_scores, x0.repeat(len(names), 1), steps[-1], lr=lr, record=steps)
     out: dict[str, np.ndarray] = {"steps": np.array(steps)}
-    scores = [("proxy", single)] + [(f"ensemble_k{kk:g}", ensemble_score(ens, kk)) for kk in k_std]
-    for name, score in scores:
-        xs = optimise(score, x0, steps[-1], lr=lr, record=steps)
-        with torch.no_grad():
-            out[f"{name}_true"] = np.array([true_objective(xs[s]).mean().item() for s in steps])
-            out[f"{name}_score"] = np.array([score(xs[s]).mean().item() for s in steps])
-        out[f"{name}_final_x"] = xs[steps[-1]].numpy()
+    with torch.no_grad():
+        points = {t: xs[t].reshape(len(names), n, 2) for t in steps}
+        score = {t: all_scores(xs[t]).reshape(len(names), n).mean(1) for t in steps}
+        for i, name in enumerate(names):
+            out[f"{name}_true"] = np.array([true_objective(points[t][i]).mean().item() for t in steps])
+            out[f"{name}_score"] = np.array([score[t][i].item() for t in steps])
+            out[f"{name}_final_x"] = points[steps[-1]][i].numpy()
     out["data_x"] = x.numpy()
     return out

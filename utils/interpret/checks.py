@@ -1,93 +1,90 @@
-"""Checks for ``05_interpretability``: feature visualisation, natural exemplars, 2AFC trials, the
-automated observer, and saliency maps. References are private (``_reference_*``)."""
+"""Checks for ``05_interpretability``: feature visualisation, natural exemplars, 2AFC trials, the similarity
+observer, saliency maps, the rank correlation and the randomisation test.
+
+Every check compares the learner's function with the course's trusted implementation
+(:mod:`utils.interpret.experiment`, :mod:`utils.interpret.saliency`). When a result is wrong, the check first looks
+for the typical mistake that reproduces it (each ``_MISTAKES`` list below), so that the message names that mistake;
+otherwise it says which property of the case failed. Every case is tiny and bounded in time (:data:`TIMEOUT_S`).
+The tables of typical mistakes that each check must reject are in ``tests/interpret/test_mistakes.py``.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from utils.interpret.experiment import centre_units, percentile_ranks, total_variation, unit_activations
-from utils.checks import Case, expect, run_check
+from utils.checks import Case, CheckFailed, assert_close, expect, plain, run_check
+from utils.interpret import experiment as E
+from utils.interpret import saliency as S
 
-__all__ = ["check_visualise", "check_natural_exemplars", "check_build_trials", "check_choose", "check_saliency"]
+__all__ = ["check_visualise", "check_natural_exemplars", "check_build_trials", "check_choose", "check_saliency",
+           "check_rank_correlation", "check_randomisation_test", "TIMEOUT_S"]
 
-WINDOW = 5.0  # half-width of a query's percentile window, in percentile points
-
-
-# ---------------------------------------------------------------------------------------------
-# References
-# ---------------------------------------------------------------------------------------------
-
-def _reference_visualise(features, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_shift=1, seed=0,
-                         shape=(1, 8, 8)):
-    from utils.interpret.experiment import jitter
-
-    units = torch.as_tensor(units).reshape(-1)
-    g = torch.Generator().manual_seed(seed)
-    p = (0.1 * torch.randn(len(units), *shape, generator=g)).requires_grad_()
-    opt = torch.optim.Adam([p], lr=lr)
-    for step in range(steps):
-        x = torch.sigmoid(p)
-        seen = jitter(x, max_shift, g) if step < steps // 2 else x
-        act = unit_activations(features, seen, units)
-        loss = -(direction * act).sum() + tv_weight * total_variation(x).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return torch.sigmoid(p).detach()
+# Seconds one check case may take. The trusted implementations answer every case in well under a second (the
+# visualisation cases, 100 Adam steps on a tiny network, in about half a second on an idle 2-core machine).
+TIMEOUT_S = {"visualise": 30.0, "default": 10.0}
 
 
-def _reference_natural_exemplars(acts, k):
-    top = torch.argsort(acts, dim=0, descending=True, stable=True)[:k].T.contiguous()
-    bottom = torch.argsort(acts, dim=0, stable=True)[:k].T.contiguous()
-    return top, bottom
-
-
-def _reference_build_trials(query_acts, gap, n_trials, generator=None, width=WINDOW):
-    ranks = percentile_ranks(query_acts)
-    hi_c, lo_c = 50 + gap / 2, 50 - gap / 2
-    strong_pool = torch.nonzero((ranks - hi_c).abs() <= width).flatten()
-    weak_pool = torch.nonzero((ranks - lo_c).abs() <= width).flatten()
-    strong = strong_pool[torch.randint(len(strong_pool), (n_trials,), generator=generator)]
-    weak = weak_pool[torch.randint(len(weak_pool), (n_trials,), generator=generator)]
-    answer = torch.randint(0, 2, (n_trials,), generator=generator)
-    queries = torch.where(answer[:, None] == 0, torch.stack([strong, weak], 1), torch.stack([weak, strong], 1))
-    return queries, answer
-
-
-def _reference_choose(ref_max, ref_min, queries):
-    def mean_cos(q, refs):
-        return nn.functional.cosine_similarity(q[:, None, :], refs[None, :, :], dim=-1).mean(1)
-    score = mean_cos(queries, ref_max) - mean_cos(queries, ref_min)
-    return int(score[1] > score[0])
-
-
-def _reference_saliency(model, x, target):
-    model.eval()
-    x = x.clone().requires_grad_()
-    logits = model(x)
-    sel = logits.gather(1, target[:, None]).sum()
-    (grad,) = torch.autograd.grad(sel, x)
-    return grad.abs().amax(dim=1)
+def _timeout(name: str) -> float:
+    return TIMEOUT_S.get(name, TIMEOUT_S["default"])
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared fixtures (small, built once, deterministic)
+# Comparing with the trusted answer, and naming the mistake
+# ---------------------------------------------------------------------------------------------
+
+def _same(got, value, atol: float, rtol: float) -> bool:
+    try:
+        assert_close(got, value, "", atol, rtol)
+    except Exception:  # noqa: BLE001 - any failure to compare means "not this mistake"
+        return False
+    return True
+
+
+def _compare(got, expected, what: str, mistakes: Sequence[tuple[str, Callable]] = (), atol: float = 1e-5,
+             rtol: float = 1e-4) -> None:
+    """Pass if ``got`` equals ``expected``; else raise :class:`CheckFailed` with the message of the first typical
+    mistake whose result equals ``got``, or with the plain difference if none does."""
+    try:
+        assert_close(got, expected, what, atol, rtol)
+        return
+    except CheckFailed as err:
+        generic = err
+    for message, wrong in mistakes:
+        try:
+            value = wrong()
+        except Exception:  # noqa: BLE001 - a mistake that cannot be computed for this case does not match
+            continue
+        if _same(got, value, atol, rtol):
+            raise CheckFailed(message) from None
+    raise generic
+
+
+def _numpy(got):
+    """A learner's tensor answer as a float64 array (lists and arrays pass through unchanged)."""
+    if isinstance(got, torch.Tensor):
+        return got.detach().cpu().double().numpy()
+    return got
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 1: feature visualisation
 # ---------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
 def _toy_features():
-    """A small random-weight CNN (conv, ReLU, conv) and the bundled digits, for the visualisation check."""
+    """A small random-weight CNN (conv, ReLU, conv, read at the centre) and its activations on the digits."""
     from utils.data import load_digits_split
     from utils.models import small_cnn
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(123)
         model = small_cnn(width=8)
-    feats = centre_units(model[:3]).eval()
+    feats = E.centre_units(model[:3]).eval()
     for p in feats.parameters():
         p.requires_grad_(False)
     d = load_digits_split()
@@ -95,60 +92,6 @@ def _toy_features():
     with torch.no_grad():
         acts = feats(x).mean((2, 3))
     return feats, acts
-
-
-def _as_index(v, what: str) -> int:
-    if isinstance(v, torch.Tensor):
-        expect(v.numel() == 1, f"{what} should be a single number (0 or 1), got a tensor of shape {tuple(v.shape)}")
-        expect(not v.is_floating_point(), f"{what} should be an integer (0 or 1), got a {v.dtype} tensor")
-        v = v.item()
-    expect(isinstance(v, (int, np.integer)), f"{what} should be an int (0 or 1), got {type(v).__name__} {v!r}")
-    expect(int(v) in (0, 1), f"{what} should be 0 (the first query) or 1 (the second), got {v!r}")
-    return int(v)
-
-
-# ---------------------------------------------------------------------------------------------
-# Exercise 1: feature visualisation
-# ---------------------------------------------------------------------------------------------
-
-def _validate_visualisation(units, direction, feats, nat_acts, ref_img, compare_tv=False):
-    def validate(got):
-        n = len(units)
-        expect(isinstance(got, torch.Tensor), f"should return a tensor of images, got {type(got).__name__}")
-        expect(tuple(got.shape) == (n, 1, 8, 8), f"should return shape ({n}, 1, 8, 8), one image per unit; "
-                                                 f"got {tuple(got.shape)}")
-        expect(got.is_floating_point() and torch.isfinite(got).all().item(), "the images must be finite floats")
-        lo, hi = got.min().item(), got.max().item()
-        expect(lo >= 0.0 and hi <= 1.0,
-               f"the pixels range from {lo:.3g} to {hi:.3g}, outside [0, 1] where the digits live. Optimise an "
-               f"unbounded parameter p and return sigmoid(p) (a bounded parameterisation), not p itself.")
-        with torch.no_grad():
-            act = unit_activations(feats, got.detach(), units) * direction
-            ref = unit_activations(feats, ref_img, units) * direction
-        best_nat = (nat_acts[:, units] * direction).max(0).values
-        word = "activates" if direction > 0 else "suppresses (negative direction)"
-        for i, u in enumerate(units.tolist()):
-            if compare_tv:  # a strong penalty trades activation for smoothness: compare with the reference only
-                spread = nat_acts[:, u].std().item()
-                expect(act[i] >= ref[i] - 2 * spread,
-                       f"image {i} reaches {direction * act[i]:.3f} on unit {u}; the reference reaches "
-                       f"{direction * ref[i]:.3f} with the same settings. Check the sign of the objective.")
-                continue
-            expect(act[i] > best_nat[i],
-                   f"image {i} {word} unit {u} at {direction * act[i]:.3f}, not beyond the most extreme digit "
-                   f"({direction * best_nat[i]:.3f}). Minimise loss = -direction * activation (+ penalties): "
-                   f"minimising +activation, or maximising -activation, goes the wrong way.")
-            expect(act[i] - best_nat[i] >= 0.5 * (ref[i] - best_nat[i]),
-                   f"image {i} reaches {direction * act[i]:.3f} on unit {u}; the reference reaches "
-                   f"{direction * ref[i]:.3f} with the same settings (best digit: {direction * best_nat[i]:.3f}). "
-                   f"Optimise for all `steps`, with Adam at learning rate `lr`, or check the objective.")
-        if compare_tv:
-            tv_got = total_variation(got.detach()).mean().item()
-            tv_ref = total_variation(ref_img).mean().item()
-            expect(tv_got <= 1.5 * tv_ref + 0.02,
-                   f"with a large tv_weight the images should be smooth: mean total variation {tv_got:.3f}, "
-                   f"the reference gets {tv_ref:.3f}. Add +tv_weight * total_variation(x) to the loss you minimise.")
-    return validate
 
 
 _VIS_CASES = [
@@ -162,11 +105,88 @@ _VIS_CASES = [
 def _visualise_reference_images(label: str) -> torch.Tensor:
     feats, _ = _toy_features()
     _, units, direction, kw, _ = next(c for c in _VIS_CASES if c[0] == label)
-    return _reference_visualise(feats, torch.tensor(units), direction, **kw)
+    return E.visualise(feats, torch.tensor(units), direction, **kw)
+
+
+def _validate_visualisation(units, direction, feats, nat_acts, ref_img, compare_tv=False):
+    def validate(got):
+        n = len(units)
+        expect(isinstance(got, torch.Tensor), f"should return a tensor of images, got {type(got).__name__}")
+        expect(tuple(got.shape) == (n, 1, 8, 8), f"should return shape ({n}, 1, 8, 8), one image per unit; "
+                                                 f"got {tuple(got.shape)}")
+        expect(got.is_floating_point() and bool(torch.isfinite(got).all()), "the images must be finite floats")
+        lo, hi = got.min().item(), got.max().item()
+        expect(lo >= 0.0 and hi <= 1.0,
+               f"the pixels range from {lo:.3g} to {hi:.3g}, outside [0, 1] where the digits live: you returned the "
+               f"unconstrained parameter. Use a bounded parameterisation: optimise p, feed x = sigmoid(p) to the "
+               f"unit at every step, and return sigmoid(p).")
+        at_bound = int(((got == 0) | (got == 1)).sum())
+        expect(at_bound == 0,
+               f"{at_bound} pixels sit exactly at 0 or 1: the image was clipped (or rescaled) into [0, 1] after "
+               f"optimising pixels without a bound, so the unit was optimised on an image you do not return. "
+               f"Bound the image inside the loop: optimise p, feed x = sigmoid(p) to the unit at every step "
+               f"(sigmoid never reaches 0 or 1 exactly).")
+        expect(not got.requires_grad, "return the images detached from the graph: torch.sigmoid(p).detach()")
+        with torch.no_grad():
+            act = E.unit_activations(feats, got.detach(), units) * direction
+            ref = E.unit_activations(feats, ref_img, units) * direction
+            g = torch.Generator().manual_seed(0)  # the starting image of every case (seed=0)
+            start = E.unit_activations(feats, torch.sigmoid(0.1 * torch.randn(got.shape, generator=g)), units)
+            start = start * direction
+        best_nat = (nat_acts[:, units] * direction).max(0).values
+        word = "activates" if direction > 0 else "suppresses (negative direction)"
+        for i, u in enumerate(units.tolist()):
+            if compare_tv:  # a strong penalty trades activation for smoothness: compare with the reference only
+                spread = nat_acts[:, u].std().item()
+                expect(act[i] >= ref[i] - 2 * spread,
+                       f"image {i} reaches {direction * act[i]:.3f} on unit {u}; the reference reaches "
+                       f"{direction * ref[i]:.3f} with the same settings. Check the sign of the objective.")
+                continue
+            expect(act[i] > start[i],
+                   f"image {i} {word} unit {u} at {direction * act[i]:.3f}, less than the starting image did "
+                   f"({direction * start[i]:.3f}): the optimisation goes the wrong way or ignores `direction`. "
+                   f"Minimise loss = -direction * activation (+ penalties): minimising +activation, or maximising "
+                   f"-activation, goes the wrong way.")
+            expect(act[i] > best_nat[i] and act[i] - best_nat[i] >= 0.5 * (ref[i] - best_nat[i]),
+                   f"image {i} reaches {direction * act[i]:.3f} on unit {u}; the reference reaches "
+                   f"{direction * ref[i]:.3f} with the same settings (best digit: {direction * best_nat[i]:.3f}). "
+                   f"The unit must see the bounded image sigmoid(p) at every step, for all `steps` steps of Adam "
+                   f"at learning rate `lr` (and zero the gradients each step).")
+        tv_got = E.total_variation(got.detach()).mean().item()
+        tv_ref = E.total_variation(ref_img).mean().item()
+        expect(tv_got <= 1.5 * tv_ref + 0.02,
+               f"the images are rougher than the settings allow: mean total variation {tv_got:.3f}, the reference "
+               f"gets {tv_ref:.3f}. Add +tv_weight * total_variation(x) to the loss you minimise (plus: it is a "
+               f"penalty), on the bounded image x.")
+    return validate
+
+
+_EXACT = dict(direction=1, lr=0.1, tv_weight=0.0, max_shift=0, seed=2)  # no jitter, no penalty: one exact answer
+
+
+def _validate_exact(units, steps, feats):
+    want = E.visualise(feats, units, steps=steps, **_EXACT)
+
+    def validate(got):
+        expect(isinstance(got, torch.Tensor) and got.shape == want.shape,
+               f"should return a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}")
+        diff = (got.detach().float() - want).abs().max().item()
+        if steps == 1:
+            expect(diff <= 1e-4,
+                   f"after a single step your images differ from the course's by up to {diff:.3g}: start from "
+                   f"p = 0.1 * torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)), feed "
+                   f"x = sigmoid(p) to the unit, and take one step of torch.optim.Adam([p], lr=lr) on "
+                   f"-direction * activation (+ tv_weight * total_variation(x)).")
+        else:
+            expect(diff <= 1e-4,
+                   f"after one step your images match the course's, after {steps} steps they differ by up to "
+                   f"{diff:.3g}: zero the gradients at every step (opt.zero_grad(), or they accumulate) and create "
+                   f"the optimiser once, before the loop (a new Adam every step forgets its running averages).")
+    return validate
 
 
 def check_visualise(visualise) -> None:
-    """``visualise(features, units, direction=1, steps, lr, tv_weight, max_shift, seed) -> (n, 1, 8, 8)`` in [0, 1];
+    """``visualise(features, units, direction=1, steps, lr, tv_weight, max_shift, seed) -> (n, 1, 8, 8)`` in (0, 1);
     image i must push ``units[i]`` beyond every digit in the given direction."""
     feats, nat = _toy_features()
     cases = []
@@ -175,14 +195,59 @@ def check_visualise(visualise) -> None:
         ref = _visualise_reference_images(label)
         cases.append(Case(label, args=(feats, u), kwargs=dict(direction=direction, **kw),
                           validate=_validate_visualisation(u, direction, feats, nat, ref, tv)))
-    run_check("visualise", visualise, cases,
-              hint="x = torch.sigmoid(p); loss = -(direction * unit_activations(features, jitter(x), units)).sum() "
-                   "+ tv_weight * total_variation(x).sum(); step Adam on p; return sigmoid(p).")
+    u = torch.tensor([1, 2])
+    exact = [Case(f"the recipe exactly: {steps} step(s), no jitter, no penalty", args=(feats, u),
+                  kwargs=dict(steps=steps, **_EXACT), validate=_validate_exact(u, steps, feats)) for steps in (1, 4)]
+    cases = cases[:2] + exact + cases[2:]
+    run_check("visualise", visualise, cases, timeout_s=_timeout("visualise"),
+              hint="See the exercise's hints: the unit sees x = sigmoid(p) (jittered in the first half of the steps); "
+                   "the loss is -direction * activation plus tv_weight * total_variation(x).")
 
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 2: natural exemplars
 # ---------------------------------------------------------------------------------------------
+
+def _exemplar_mistakes(acts: torch.Tensor, k: int, which: str) -> list[tuple[str, Callable]]:
+    desc = torch.argsort(acts, dim=0, descending=True, stable=True)
+    asc = torch.argsort(acts, dim=0, stable=True)
+    by_unit_desc = torch.argsort(acts, dim=1, descending=True, stable=True)
+    by_unit_asc = torch.argsort(acts, dim=1, stable=True)
+    right, other = (desc, asc) if which == "top" else (asc, desc)
+    by_unit_right, by_unit_other = (by_unit_desc, by_unit_asc) if which == "top" else (by_unit_asc, by_unit_desc)
+    most, least = ("largest", "strongest") if which == "top" else ("smallest", "weakest")
+    return [
+        (f"top and bottom are swapped: `{which}` must hold the indices of the k {most} activations",
+         lambda: other[:k].T),
+        (f"`{which}` holds the right k images but the {least} comes last: order them {least} first",
+         lambda: right[:k].flip(0).T),
+        (f"`{which}` holds the k {least} images in the wrong order, or the {least} ones taken from the wrong end: "
+         f"sort so that the {least} image comes first and keep the first k", lambda: other[-k:].T),
+        (f"`{which}` has the images along the rows: return shape (U, k), one row per unit (transpose)",
+         lambda: right[:k]),
+        (f"`{which}` holds activation values, not image indices: use torch.argsort (or .topk(...).indices)",
+         lambda: acts.gather(0, right[:k]).T),
+        (f"`{which}` was sorted along the units (dim=1): sort each unit's column over the images (dim=0)",
+         lambda: by_unit_right[:k].T),
+        (f"`{which}` was sorted along the units (dim=1): sort each unit's column over the images (dim=0)",
+         lambda: by_unit_right[:, :k]),
+        (f"`{which}` was sorted along the units (dim=1): sort each unit's column over the images (dim=0)",
+         lambda: by_unit_other[:, :k].flip(1)),
+    ]
+
+
+def _validate_exemplars(acts: torch.Tensor, k: int):
+    want = E.natural_exemplars(acts, k)
+
+    def validate(got):
+        expect(isinstance(got, tuple) and len(got) == 2,
+               f"should return a tuple (top, bottom), got {type(got).__name__}")
+        for which, g, w in zip(("top", "bottom"), got, want):
+            expect(isinstance(g, torch.Tensor), f"`{which}` should be a torch tensor of image indices, got "
+                                                f"{type(g).__name__}")
+            _compare(g, w, f"`{which}`", _exemplar_mistakes(acts, k, which))
+    return validate
+
 
 def check_natural_exemplars(natural_exemplars) -> None:
     """``natural_exemplars(acts (N, U), k) -> (top (U, k), bottom (U, k))`` image indices, most extreme first."""
@@ -191,18 +256,18 @@ def check_natural_exemplars(natural_exemplars) -> None:
     for label, n, u, k in [("20 images, 3 units, k=4", 20, 3, 4), ("50 images, 6 units, k=9", 50, 6, 9),
                            ("k=1", 10, 2, 1)]:
         acts = torch.randn(n, u, generator=g)
-        cases.append(Case(label, args=(acts, k), expected=_reference_natural_exemplars(acts, k),
-                          hint="Sort each unit's column (dim=0): top = the k largest, strongest first; "
-                               "bottom = the k smallest, weakest first; return indices of shape (U, k)."))
-    run_check("natural_exemplars", natural_exemplars, cases)
+        cases.append(Case(label, args=(acts, k), validate=_validate_exemplars(acts, k)))
+    run_check("natural_exemplars", natural_exemplars, cases, timeout_s=_timeout("natural_exemplars"),
+              hint="Sort each unit's column (dim=0): top = the k largest, strongest first; bottom = the k smallest, "
+                   "weakest first; return indices of shape (U, k).")
 
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 3: 2AFC trials
 # ---------------------------------------------------------------------------------------------
 
-def _validate_trials(acts, gap, n, width=WINDOW):
-    ranks = percentile_ranks(acts)
+def _validate_trials(build_trials, acts, gap, n, seed, width=E.WINDOW):
+    ranks = E.percentile_ranks(acts)
 
     def validate(got):
         expect(isinstance(got, tuple) and len(got) == 2, "should return a tuple (queries, answer)")
@@ -213,6 +278,11 @@ def _validate_trials(acts, gap, n, width=WINDOW):
         expect(not q.is_floating_point() and not a.is_floating_point(), "queries and answer should be integer tensors")
         expect(bool(((a == 0) | (a == 1)).all()), "answer must be 0 or 1: the position of the strong query")
         expect(bool(((q >= 0) & (q < len(acts))).all()), f"query indices must lie in 0..{len(acts) - 1}")
+        frac = a.float().mean().item()
+        expect(0.3 <= frac <= 0.7,
+               f"the strong query sits in position B in {frac:.0%} of trials. The position leaks the answer: an "
+               f"observer that always says '{'B' if frac > 0.5 else 'A'}' would score {max(frac, 1 - frac):.0%} "
+               f"without looking. Put the strong query first or second at random (a fair coin per trial).")
         rows = torch.arange(n)
         strong, weak = q[rows, a], q[rows, 1 - a]
         expect(bool((acts[strong] > acts[weak]).all()),
@@ -222,17 +292,20 @@ def _validate_trials(acts, gap, n, width=WINDOW):
         rs, rw = ranks[strong], ranks[weak]
         expect(bool(((rs - hi_c).abs() <= width + 1e-6).all()),
                f"with gap={gap} the strong query must come from percentiles {hi_c - width:g}..{hi_c + width:g}; "
-               f"yours range over {rs.min():.0f}..{rs.max():.0f}")
+               f"yours range over {rs.min().item():.0f}..{rs.max().item():.0f}")
         expect(bool(((rw - lo_c).abs() <= width + 1e-6).all()),
                f"with gap={gap} the weak query must come from percentiles {lo_c - width:g}..{lo_c + width:g}; "
-               f"yours range over {rw.min():.0f}..{rw.max():.0f}")
+               f"yours range over {rw.min().item():.0f}..{rw.max().item():.0f}")
         expect(len(torch.unique(strong)) >= 5 and len(torch.unique(weak)) >= 5,
                "draw the queries at random from their windows: nearly every trial uses the same image")
-        frac = a.float().mean().item()
-        expect(0.3 <= frac <= 0.7,
-               f"the strong query sits in position B in {frac:.0%} of trials. The position leaks the answer: an "
-               f"observer that always says '{'B' if frac > 0.5 else 'A'}' would score {max(frac, 1 - frac):.0%} "
-               f"without looking. Put the strong query first or second at random (a fair coin per trial).")
+        q2, a2 = build_trials(acts.clone(), gap, n, torch.Generator().manual_seed(seed))
+        expect(torch.equal(torch.as_tensor(q2), q) and torch.equal(torch.as_tensor(a2), a),
+               "two calls with generators seeded alike gave different trials: draw every random number from "
+               "`generator` (torch.randint(..., generator=generator)), not from the global random state")
+        q3, a3 = build_trials(acts.clone(), gap, n, torch.Generator().manual_seed(seed + 1000))
+        expect(not (torch.equal(torch.as_tensor(q3), q) and torch.equal(torch.as_tensor(a3), a)),
+               "a generator with another seed gave exactly the same trials: draw the random numbers from the "
+               "`generator` you are given, do not make (or re-seed) your own")
     return validate
 
 
@@ -244,45 +317,78 @@ def check_build_trials(build_trials) -> None:
     for gap in (90, 50, 20):
         cases.append(Case(f"400 query images, gap={gap}, 400 trials",
                           args=(acts, gap, 400, torch.Generator().manual_seed(gap)),
-                          validate=_validate_trials(acts, gap, 400)))
-    run_check("build_trials", build_trials, cases,
+                          validate=_validate_trials(build_trials, acts, gap, 400, gap)))
+    run_check("build_trials", build_trials, cases, timeout_s=_timeout("build_trials"),
               hint="ranks = percentile_ranks(query_acts); strong from |rank - (50 + gap/2)| <= 5, weak from "
-                   "|rank - (50 - gap/2)| <= 5; a coin per trial decides which goes first.")
+                   "|rank - (50 - gap/2)| <= 5; a coin per trial decides which goes first; every draw uses `generator`.")
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 4: the automated observer
+# Exercise 4: the similarity observer
 # ---------------------------------------------------------------------------------------------
 
-def _choice_case(label, ref_max, ref_min, queries):
-    want = _reference_choose(ref_max, ref_min, queries)
+def _as_index(v, what: str) -> int:
+    if isinstance(v, torch.Tensor):
+        expect(v.numel() == 1, f"{what} should be a single number (0 or 1), got a tensor of shape {tuple(v.shape)}")
+        expect(not v.is_floating_point(), f"{what} should be an integer (0 or 1), got a {v.dtype} tensor")
+        v = v.item()
+    expect(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
+           f"{what} should be an int (0 or 1), got {type(v).__name__} {plain(v)!r}")
+    expect(int(v) in (0, 1), f"{what} should be 0 (the first query) or 1 (the second), got {plain(v)!r}")
+    return int(v)
+
+
+def _choice_case(label, ref_max, ref_min, queries, why):
+    want = E.choose(ref_max, ref_min, queries)
+    scores = [round(float(s), 3) for s in E.similarity_scores(ref_max, ref_min, queries)]
 
     def validate(got):
         c = _as_index(got, "the choice")
-        expect(c == want, f"chose query {'AB'[c]}, but query {'AB'[want]} is more like the strongly activating "
-                          f"references (and less like the weak ones) by mean cosine similarity")
+        expect(c == want, f"{why} (mean cosine to the max references minus mean cosine to the min references: "
+                          f"A {scores[0]}, B {scores[1]}; the right choice is {'AB'[want]}, you chose {'AB'[c]}).")
     return Case(label, args=(ref_max, ref_min, queries), validate=validate)
 
 
 def check_choose(choose) -> None:
     """``choose(ref_max (k, D), ref_min (k, D), queries (2, D)) -> 0 or 1``: the query whose mean cosine
-    similarity to ``ref_max`` minus that to ``ref_min`` is larger."""
+    similarity to ``ref_max`` minus that to ``ref_min`` is larger; a tie goes to A (0)."""
     e = torch.eye(4)
     g = torch.Generator().manual_seed(3)
     noisy = lambda v, s=0.05: v + s * torch.randn(v.shape, generator=g)  # noqa: E731
     ref_max = noisy(e[0].repeat(3, 1))
     ref_min = noisy(e[1].repeat(3, 1))
+    odd_max = torch.stack([e[2], e[0], e[0]]) + 0.02 * torch.randn(3, 4, generator=g)
     cases = [
-        _choice_case("query A looks like the max references", ref_max, ref_min, torch.stack([e[0], e[2]])),
-        _choice_case("the same trial with A and B swapped", ref_max, ref_min, torch.stack([e[2], e[0]])),
+        _choice_case("query A looks like the max references", ref_max, ref_min, torch.stack([e[0], e[2]]),
+                     "query A is the one like the strongly activating references: pick the query with the LARGER "
+                     "score (similar to max, unlike min), and look at the queries rather than always answering B"),
+        _choice_case("the same trial with A and B swapped", ref_max, ref_min, torch.stack([e[2], e[0]]),
+                     "with the queries swapped the answer must swap too: the choice has to come from the scores, "
+                     "not from the position (or: the larger score wins, not the smaller)"),
+        _choice_case("a tie: A and B are the same image", ref_max, ref_min, torch.stack([e[2] + e[3], e[2] + e[3]]),
+                     "the two queries are identical, so their scores tie exactly, and a tie goes to A (0): return 1 "
+                     "only when B scores strictly higher (`>`, not `>=`)"),
         _choice_case("B is a bit more like the max references but far more like the min ones", ref_max, ref_min,
-                     torch.stack([e[2] + e[3], 0.3 * e[0] + e[1]])),
-        _choice_case("cosine, not dot product: B is long but points elsewhere", ref_max, ref_min,
-                     torch.stack([e[0] + 0.2 * e[2], 10 * (0.5 * e[0] + e[2])])),
+                     torch.stack([e[2] + e[3], 0.3 * e[0] + e[1]]),
+                     "the min references count too: subtract the mean similarity to ref_min from the mean "
+                     "similarity to ref_max"),
+        _choice_case("length must not matter: B is long but points elsewhere", ref_max, ref_min,
+                     torch.stack([e[0] + 0.2 * e[2], 10 * (0.5 * e[0] + e[2])]),
+                     "the similarity must be the cosine, which compares directions only: a dot product (or a "
+                     "distance) also depends on how long the vectors are"),
+        _choice_case("length must not matter: B is long and partly like the min references", ref_max, ref_min,
+                     torch.stack([0.5 * e[0] + 0.5 * e[2], 5 * e[0] + 2 * e[1]]),
+                     "the similarity must be the cosine, which compares directions only: Euclidean (or L1) "
+                     "distances, and dot products, also depend on how long the vectors are"),
+        _choice_case("one odd max reference: average over all references", odd_max, ref_min,
+                     torch.stack([e[0] + 0.3 * e[2], e[2]]),
+                     "B matches one of the max references exactly but not the other two: average the similarity "
+                     "over ALL k references (the mean), not the nearest one (max) or the first one"),
         _choice_case("random 16-d embeddings", torch.randn(9, 16, generator=g), torch.randn(9, 16, generator=g),
-                     torch.randn(2, 16, generator=g)),
+                     torch.randn(2, 16, generator=g),
+                     "on random embeddings your choice differs from the mean-cosine rule"),
     ]
-    run_check("choose", choose, cases,
+    run_check("choose", choose, cases, timeout_s=_timeout("choose"),
               hint="score(q) = mean_j cos(q, ref_max[j]) - mean_j cos(q, ref_min[j]); return 0 if score(A) >= "
                    "score(B) else 1. torch.nn.functional.cosine_similarity broadcasts (2, 1, D) against (1, k, D).")
 
@@ -292,28 +398,266 @@ def check_choose(choose) -> None:
 # ---------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
-def _toy_classifier():
+def _toy_classifiers():
+    """Two small random CNNs (1 and 3 input channels), images, and target classes that are never the predicted
+    ones (so that "the predicted class" is caught)."""
     from utils.models import small_cnn
 
+    out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(7)
-        model = small_cnn(width=8).eval()
-        x = torch.rand(6, 1, 8, 8)
-    with torch.no_grad():
-        pred = model(x).argmax(1)
-    target = (pred + 1) % 10  # never the predicted class, so "the argmax" is caught
-    return model, x, target
+        for channels, n in ((1, 6), (3, 4)):
+            model = small_cnn(in_channels=channels, width=8).eval()
+            x = torch.rand(n, channels, 8, 8)
+            with torch.no_grad():
+                target = (model(x).argmax(1) + 1) % 10
+            out.append((model, x, target))
+    return out
+
+
+def _grad_of(model, x, select):
+    x = x.detach().clone().requires_grad_()
+    (g,) = torch.autograd.grad(select(model(x)), x)
+    return g
+
+
+def _saliency_mistakes(model, x, target) -> list[tuple[str, Callable]]:
+    own = lambda z: z.gather(1, target[:, None]).sum()  # noqa: E731
+    trusted = lambda: S.gradient_saliency(model, x, target)  # noqa: E731
+    return [
+        ("the signs are kept: a saliency map is the SIZE of the gradient, so take .abs() before the max over "
+         "channels", lambda: _grad_of(model, x, own).amax(1)),
+        ("this is the gradient of the predicted class (the argmax), but the map must explain the given `target` "
+         "class: select logits.gather(1, target[:, None])",
+         lambda: _grad_of(model, x, lambda z: z.max(1).values.sum()).abs().amax(1)),
+        ("this is the gradient of the sum of ALL logits: select only each image's target logit "
+         "(logits.gather(1, target[:, None]).sum())", lambda: _grad_of(model, x, lambda z: z.sum()).abs().amax(1)),
+        ("this is the gradient of the softmax probability: take the gradient of the target's LOGIT (the model's "
+         "output before any softmax)",
+         lambda: _grad_of(model, x, lambda z: z.softmax(1).gather(1, target[:, None]).sum()).abs().amax(1)),
+        ("this is the gradient of the cross-entropy loss: take the gradient of the target's logit itself",
+         lambda: _grad_of(model, x, lambda z: nn.functional.cross_entropy(z, target, reduction="sum")).abs().amax(1)),
+        ("this is the gradient of the cross-entropy loss: take the gradient of the target's logit itself",
+         lambda: _grad_of(model, x, lambda z: nn.functional.cross_entropy(z, target)).abs().amax(1)),
+        ("this is gradient x input: the exercise asks for the gradient alone (its size, max over channels)",
+         lambda: (_grad_of(model, x, own) * x).abs().amax(1)),
+        ("the channels are summed (or averaged): reduce the channel dimension with the maximum, .amax(dim=1)",
+         lambda: _grad_of(model, x, own).abs().sum(1)),
+        ("the channels are summed (or averaged): reduce the channel dimension with the maximum, .amax(dim=1)",
+         lambda: _grad_of(model, x, own).abs().mean(1)),
+        ("the channel dimension is still there: reduce it with .amax(dim=1) to get maps of shape (N, H, W)",
+         lambda: trusted()[:, None]),
+        ("each map was rescaled (e.g. divided by its maximum): return the raw absolute gradients",
+         lambda: trusted() / trusted().flatten(1).amax(1)[:, None, None]),
+    ]
 
 
 def check_saliency(saliency) -> None:
     """``saliency(model, x (N, C, H, W), target (N,)) -> (N, H, W)``: |d logit_target / d x|, max over channels."""
-    model, x, target = _toy_classifier()
-    cases = [
-        Case("6 images, targets that are not the predicted classes", args=(model, x, target),
-             expected=_reference_saliency(model, x, target), atol=1e-6, rtol=1e-4),
-        Case("one image", args=(model, x[:1], target[:1]), expected=_reference_saliency(model, x[:1], target[:1]),
-             atol=1e-6, rtol=1e-4),
+    (m1, x1, t1), (m3, x3, t3) = _toy_classifiers()
+    cases = []
+    for label, model, x, t in [("6 images, targets that are not the predicted classes", m1, x1, t1),
+                               ("one image", m1, x1[:1], t1[:1]),
+                               ("4 images with 3 channels each", m3, x3, t3)]:
+        want = S.gradient_saliency(model, x, t)
+
+        def validate(got, model=model, x=x, t=t, want=want):
+            _compare(got, want, "the saliency maps", _saliency_mistakes(model, x, t), atol=1e-6, rtol=1e-4)
+        cases.append(Case(label, args=(model, x, t), validate=validate))
+    run_check("saliency", saliency, cases, timeout_s=_timeout("saliency"),
+              hint="Take the gradient of each image's target logit with respect to x (one backward pass for the "
+                   "whole batch), then its absolute value, then the maximum over the channel dimension.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 6: rank correlation
+# ---------------------------------------------------------------------------------------------
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+
+def _ordinal_ranks(v: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(v, axis=-1, kind="stable"), axis=-1, kind="stable").astype(float)
+
+
+def _rank_mistakes(a, b, mask) -> list[tuple[str, Callable]]:
+    a2, b2 = np.asarray(a, float).reshape(len(a), -1), np.asarray(b, float).reshape(len(b), -1)
+    m2 = None if mask is None else np.asarray(mask).reshape(a2.shape)
+    keep = lambda v: v if m2 is None else np.where(m2, v, 0.0)  # noqa: E731
+
+    def per_row(fn):
+        out = np.zeros(len(a2))
+        for i in range(len(a2)):
+            sel = np.ones(a2.shape[1], bool) if m2 is None else m2[i]
+            out[i] = fn(a2[i, sel], b2[i, sel])
+        return out
+    mistakes = [
+        ("you correlated the values themselves (Pearson): Spearman's correlation is Pearson's correlation of the "
+         "RANKS, so that any monotone relation scores 1",
+         lambda: per_row(lambda u, v: _pearson_rows(u[None], v[None])[0])),
+        ("tied values got different ranks (ranks from argsort break ties by position and invent an order): tied "
+         "values must share their average rank, as scipy.stats.rankdata gives",
+         lambda: per_row(lambda u, v: _pearson_rows(_ordinal_ranks(u)[None], _ordinal_ranks(v)[None])[0])),
+        ("argsort gives the ORDER of the pixels (which pixel is smallest, next, ...), not each pixel's rank: "
+         "rank with scipy.stats.rankdata (or argsort twice, which still mishandles ties)",
+         lambda: per_row(lambda u, v: _pearson_rows(np.argsort(u, kind="stable")[None].astype(float),
+                                                    np.argsort(v, kind="stable")[None].astype(float))[0])),
+        ("the pixels were ranked across the whole batch: rank each image's pixels on their own (one ranking per "
+         "row), then correlate per image",
+         lambda: _pearson_rows(S._average_ranks(a2.reshape(-1)).reshape(a2.shape),
+                               S._average_ranks(b2.reshape(-1)).reshape(b2.shape))),
     ]
-    run_check("saliency", saliency, cases,
-              hint="Take the gradient of the *target* class's logit (logits.gather(1, target[:, None]).sum()) with "
-                   "respect to x, then its absolute value, then the max over the channel dimension.")
+    if mask is not None:
+        mistakes += [
+            ("the mask was ignored: only the pixels where mask is True take part in the correlation",
+             lambda: S.rank_correlation(a, b)),
+            ("the masked-out pixels were set to 0 and kept: that adds a block of tied zeros to both maps, the very "
+             "artefact the mask is for. Select the masked pixels (a[i][mask[i]]) and rank only those",
+             lambda: S.rank_correlation(keep(a2), keep(b2))),
+        ]
+    return mistakes
+
+
+def _validate_rank(a, b, mask, why):
+    want = S.rank_correlation(a, b, mask)
+
+    def validate(got):
+        got = _numpy(got)
+        if isinstance(got, (list, tuple)):
+            got = np.asarray(got, dtype=float)
+        if isinstance(got, np.ndarray) and got.shape == want.shape and np.isnan(got).any():
+            i = int(np.flatnonzero(np.isnan(got))[0])
+            raise CheckFailed(f"image {i} gave NaN: its map is constant (over the selected pixels), so it has no "
+                              f"ordering; return 0 for it (guard the division by a zero spread) [this case: {why}]")
+        if isinstance(got, (float, np.floating)) or (isinstance(got, np.ndarray) and got.ndim == 0):
+            raise CheckFailed(f"returned one number for the whole batch: return one correlation per image, an "
+                              f"array of shape ({len(a)},)")
+        if isinstance(got, np.ndarray) and got.shape != want.shape and got.shape == (np.asarray(a)[0].size,):
+            raise CheckFailed(f"returned shape {got.shape}, one value per pixel: you correlated across the images. "
+                              f"Correlate each image's two maps, giving shape ({len(a)},)")
+        try:
+            _compare(got, want, "the correlations", _rank_mistakes(a, b, mask), atol=1e-6, rtol=1e-5)
+        except CheckFailed as err:
+            raise CheckFailed(f"{err} [this case: {why}]") from None
+    return validate
+
+
+def check_rank_correlation(rank_correlation) -> None:
+    """``rank_correlation(a (N, ...), b (N, ...), mask=None) -> (N,)`` numpy array: Spearman's correlation of
+    ``a[i]`` and ``b[i]`` per image, ties sharing their average rank, only the pixels where ``mask`` is True."""
+    g = np.random.default_rng(4)
+    a1 = g.random((1, 5, 5))
+    interleaved_a, interleaved_b = g.random((3, 4, 4)), g.random((3, 4, 4))
+    interleaved_b[1] *= 5
+    digit = g.random((3, 6, 6)) * (g.random((3, 6, 6)) < 0.5)     # about half the pixels exactly 0
+    other = g.random((3, 6, 6)) * (digit > 0)                        # zero exactly where `digit` is
+    ink = digit > 0
+    dense_a, dense_b = g.random((3, 6, 6)), g.random((3, 6, 6))
+    dense_b[:, :3] += 2 * dense_a[:, :3]                               # agree on the top half only
+    half = g.random((3, 6, 6)) < 0.5
+    const = g.random((2, 3, 3))
+    const_b = const.copy()
+    const_b[1] = 0.7
+    cases = [
+        Case("same ordering, different values: b = a**3 + 1", args=(a1, a1 ** 3 + 1),
+             validate=_validate_rank(a1, a1 ** 3 + 1, None, "b ranks the pixels exactly like a, so the answer is 1")),
+        Case("3 images, each on its own scale", args=(interleaved_a, interleaved_b),
+             validate=_validate_rank(interleaved_a, interleaved_b, None, "each image is ranked on its own")),
+        Case("ties: half of every map is exactly 0, like a digit's background", args=(digit, other),
+             validate=_validate_rank(digit, other, None, "tied values share their average rank")),
+        Case("a mask that leaves out half of the pixels", args=(dense_a, dense_b), kwargs={"mask": half},
+             validate=_validate_rank(dense_a, dense_b, half, "only the pixels where mask is True count")),
+        Case("the digit maps again, over the ink pixels only", args=(digit, other), kwargs={"mask": ink},
+             validate=_validate_rank(digit, other, ink, "only the ink pixels count")),
+        Case("a constant map gives 0", args=(const, const_b),
+             validate=_validate_rank(const, const_b, None, "image 1 of b is constant: no ordering, correlation 0")),
+        Case("torch tensors work too", args=(torch.from_numpy(digit), torch.from_numpy(other)),
+             kwargs={"mask": torch.from_numpy(ink)},
+             validate=_validate_rank(digit, other, ink, "torch tensors in, the same answer out")),
+    ]
+    run_check("rank_correlation", rank_correlation, cases, timeout_s=_timeout("rank_correlation"),
+              hint="For each image i: take the selected pixels of a[i] and b[i] (all, or those where mask[i] is "
+                   "True), rank each with scipy.stats.rankdata, and correlate the two rank vectors (Pearson); a "
+                   "constant map gives 0.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 7: the randomisation test
+# ---------------------------------------------------------------------------------------------
+
+def _gradient_x_input(model, x, target):
+    return S.gradient_saliency(model, x, target) * x[:, 0]
+
+
+def _state(model: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _randomisation_mistakes(explain, model, x, target, seeds, mask) -> list[tuple[str, Callable]]:
+    def with_maps(trained_fn, random_fn, m=mask):
+        trained = trained_fn()
+        return np.stack([S.rank_correlation(trained, random_fn(s), m) for s in seeds])
+    trained = lambda: explain(model, x, target)  # noqa: E731
+    rnd = lambda s: explain(S.randomised_copy(model, seed=s), x, target)  # noqa: E731
+    return [
+        ("the trained model was compared with itself (every correlation is 1): compare its maps with those of "
+         "randomised_copy(model, seed=s)", lambda: with_maps(trained, lambda s: trained())),
+        ("the randomised copies ignore `seeds` (every row used the same network): pass each seed on, "
+         "randomised_copy(model, seed=s)", lambda: with_maps(trained, lambda s: rnd(seeds[0]))),
+        ("the randomised copies ignore `seeds` (every row used the same network): pass each seed on, "
+         "randomised_copy(model, seed=s)", lambda: with_maps(trained, lambda s: rnd(0))),
+        ("the mask was ignored: pass it on to rank_correlation(trained_maps, random_maps, mask)",
+         lambda: with_maps(trained, rnd, None)),
+        ("the randomised model explained other classes: use the same `target` for both models (not the "
+         "randomised model's own predictions)",
+         lambda: with_maps(trained, lambda s: explain(S.randomised_copy(model, seed=s), x,
+                                                     S.randomised_copy(model, seed=s)(x).argmax(1)))),
+        ("the maps were compared with the input images, not with the randomised model's maps",
+         lambda: np.stack([S.rank_correlation(trained(), x[:, 0], mask) for _ in seeds])),
+        ("the rows and columns are swapped: return shape (len(seeds), N), one row per seed",
+         lambda: with_maps(trained, rnd).T),
+        ("you averaged over the images: return every image's correlation, shape (len(seeds), N)",
+         lambda: with_maps(trained, rnd).mean(1)),
+        ("you averaged over the seeds: return one row per seed, shape (len(seeds), N)",
+         lambda: with_maps(trained, rnd).mean(0)),
+    ]
+
+
+def _validate_randomisation(explain, model, x, target, seeds, mask, before):
+    want = S.randomisation_test(explain, model, x, target, seeds, mask)
+
+    def validate(got):
+        changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+        if changed:
+            model.load_state_dict(before)  # put the check's model back for the next case
+            raise CheckFailed(f"your function changed the trained model's weights ({changed[0]}, ...): randomise a "
+                              f"COPY (randomised_copy(model, seed=s)), never the model under test")
+        _compare(_numpy(got), want, "the correlations",
+                 _randomisation_mistakes(explain, model, x, target, seeds, mask), atol=1e-6, rtol=1e-5)
+    return validate
+
+
+def check_randomisation_test(randomisation_test) -> None:
+    """``randomisation_test(explain, model, x, target, seeds=(0, 1, 2), mask=None) -> (len(seeds), N)``: row s holds
+    each image's rank correlation between the trained model's map and that of ``randomised_copy(model, seed=s)``."""
+    (model, x, target), _ = _toy_classifiers()
+    ink = x[:, 0] > 0.5
+    cases = []
+    for label, explain, seeds, mask in [
+        ("gradient maps, seeds (0, 1)", S.gradient_saliency, (0, 1), None),
+        ("gradient x input over a mask, one seed (3,)", _gradient_x_input, (3,), ink),
+        ("gradient maps, seeds (5, 6, 7)", S.gradient_saliency, (5, 6, 7), None),
+    ]:
+        before = _state(model)
+        cases.append(Case(label, args=(explain, model, x, target), kwargs={"seeds": seeds, "mask": mask},
+                          validate=_validate_randomisation(explain, model, x, target, seeds, mask, before)))
+    try:
+        run_check("randomisation_test", randomisation_test, cases, timeout_s=_timeout("randomisation_test"),
+                  hint="trained = explain(model, x, target); for each seed s: maps of randomised_copy(model, seed=s) "
+                       "for the same x and target, then rank_correlation(trained, those maps, mask); stack the rows.")
+    finally:
+        model.load_state_dict(before)

@@ -23,6 +23,7 @@ __all__ = [
     "PUBLISHED",
     "REFERENCE_TYPES",
     "CentreCrop",
+    "CentreUnits",
     "centre_units",
     "n_units",
     "channel_means",
@@ -31,6 +32,12 @@ __all__ = [
     "total_variation",
     "jitter",
     "percentile_ranks",
+    "WINDOW",
+    "visualise",
+    "natural_exemplars",
+    "build_trials",
+    "similarity_scores",
+    "choose",
     "embedder",
     "ink_prior",
     "ink_correlation",
@@ -49,8 +56,10 @@ __all__ = [
     "game_widget",
 ]
 
-# Published human results, quoted (not measured here): accuracy in %, +/- as reported in the abstracts.
-# Chance is 50% in both tasks. Zimmermann et al. report 66-67 +/- 3% for dataset samples as references.
+# Published human results, quoted (not measured here): accuracy in %, +/- as reported in the abstracts
+# (Borowski et al., ICLR 2021; Zimmermann et al., arXiv 2106.12447 v3 = the NeurIPS 2021 version). Chance is 50% in
+# both tasks. Zimmermann et al. also report "other visualizations (such as e.g. dataset samples)" at 66 +/- 3% to
+# 67 +/- 3%: a range over several alternative reference types, not a figure for dataset samples alone.
 PUBLISHED = {
     "Borowski et al. 2021 (ICLR), which query activates more": {"natural": (92, 2), "synthetic": (82, 4)},
     "Zimmermann et al. 2021 (NeurIPS), which occlusion changes the unit more": {"synthetic": (68, 4), "none": (60, 3)},
@@ -83,10 +92,73 @@ class CentreCrop(nn.Module):
         return f"size={self.size}"
 
 
-def centre_units(features: nn.Module, size: int = 2) -> nn.Sequential:
-    """``features`` followed by :class:`CentreCrop`: each channel is then read at the image centre
-    only (a "neuron" in Olah et al.'s terms) instead of averaged over the whole image."""
-    return nn.Sequential(features, CentreCrop(size))
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity)
+
+
+def _local_layers(features: nn.Module) -> list[nn.Module] | None:
+    """The layers of ``features`` in order if every one is a same-padded, stride-1 convolution or an elementwise
+    activation (then the centre of the output depends on a small central window of the input only), else None."""
+    mods = list(features) if isinstance(features, nn.Sequential) else [features]
+    flat: list[nn.Module] = []
+    for m in mods:
+        if isinstance(m, nn.Sequential):
+            inner = _local_layers(m)
+            if inner is None:
+                return None
+            flat += inner
+        elif isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            if not (kh == kw and kh % 2 == 1 and m.stride == (1, 1) and m.dilation == (1, 1)
+                    and m.padding == (kh // 2, kw // 2) and m.padding_mode == "zeros"):
+                return None
+            flat.append(m)
+        elif isinstance(m, _ELEMENTWISE):
+            flat.append(m)
+        else:
+            return None
+    return flat
+
+
+class CentreUnits(nn.Sequential):
+    """``features`` followed by :class:`CentreCrop` (``self[0]``, ``self[1]``).
+
+    When ``features`` is a stack of same-padded convolutions and elementwise activations (like ``small_cnn()[:3]``),
+    the central outputs depend only on a central window of the input, the *receptive field*
+    (:attr:`receptive_field` pixels wide): the forward pass then computes on that window alone, which gives the same
+    numbers with a fraction of the work (the second conv of ``small_cnn`` would otherwise compute 64 positions to
+    keep 4). Other ``features`` run whole and are cropped.
+    """
+
+    def __init__(self, features: nn.Module, size: int = 2):
+        super().__init__(features, CentreCrop(size))
+        self._local = _local_layers(features)
+
+    @property
+    def receptive_field(self) -> int | None:
+        """Width in pixels of the input window that the central outputs depend on (None if not known)."""
+        if self._local is None:
+            return None
+        return self[1].size + sum(m.kernel_size[0] - 1 for m in self._local if isinstance(m, nn.Conv2d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = self[1].size
+        if self._local is not None and x.dim() == 4:
+            margin = (self.receptive_field - size) // 2
+            h, w = x.shape[-2:]
+            top, left = (h - size) // 2, (w - size) // 2
+            if top >= margin and left >= margin and top + size + margin <= h and left + size + margin <= w:
+                z = x[..., top - margin:top + size + margin, left - margin:left + size + margin]
+                for m in self._local:
+                    z = nn.functional.conv2d(z, m.weight, m.bias, groups=m.groups) if isinstance(m, nn.Conv2d) \
+                        else m(z)
+                return z
+        return self[1](self[0](x))
+
+
+def centre_units(features: nn.Module, size: int = 2) -> CentreUnits:
+    """``features`` read at the image centre only: each channel's central ``size`` x ``size`` positions (a "neuron" in
+    Olah et al.'s terms) instead of its average over the whole image. See :class:`CentreUnits`."""
+    return CentreUnits(features, size)
 
 
 def _check_images(x: torch.Tensor, where: str) -> None:
@@ -185,6 +257,80 @@ def percentile_ranks(values: torch.Tensor) -> torch.Tensor:
     ranks = torch.empty(len(values), dtype=torch.float64)
     ranks[order] = torch.arange(len(values), dtype=torch.float64)
     return 100.0 * ranks / (len(values) - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The course's trusted implementations of Exercises 1-4 (the checks compare the learner's code with these)
+# ---------------------------------------------------------------------------------------------
+
+WINDOW = 5.0  # half-width of a query's percentile window in the 2AFC trials, in percentile points
+
+
+def visualise(features: nn.Module, units, direction: int = 1, steps: int = 150, lr: float = 0.1,
+              tv_weight: float = 0.05, max_shift: int = 1, seed: int = 0,
+              shape: Sequence[int] = (1, 8, 8)) -> torch.Tensor:
+    """Activation maximisation (Exercise 1): image ``i`` pushes unit ``units[i]`` in ``direction``.
+
+    A bounded parameterisation (the unit always sees ``sigmoid(p)``), jitter during the first half of the steps,
+    and a total-variation penalty; Adam on ``p``. Returns (n, *shape) images in (0, 1), detached.
+    """
+    units = check_units(units, n_units(features, shape))
+    g = torch.Generator().manual_seed(seed)
+    p = (0.1 * torch.randn(len(units), *shape, generator=g)).requires_grad_()
+    opt = torch.optim.Adam([p], lr=lr)
+    for step in range(steps):
+        x = torch.sigmoid(p)
+        seen = jitter(x, max_shift, g) if step < steps // 2 else x
+        act = unit_activations(features, seen, units)
+        loss = -(direction * act).sum() + tv_weight * total_variation(x).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.sigmoid(p).detach()
+
+
+def natural_exemplars(acts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exercise 2: for activations (N, U), the indices of each unit's k most activating images, strongest first,
+    and of its k least activating, weakest first: two long tensors (U, k)."""
+    if acts.dim() != 2 or not 1 <= k <= len(acts):
+        raise ValueError(f"need acts (N, U) and 1 <= k <= N, got shape {tuple(acts.shape)} and k={k}")
+    top = torch.argsort(acts, dim=0, descending=True, stable=True)[:k].T.contiguous()
+    bottom = torch.argsort(acts, dim=0, stable=True)[:k].T.contiguous()
+    return top, bottom
+
+
+def build_trials(query_acts: torch.Tensor, gap: float, n_trials: int, generator: torch.Generator | None = None,
+                 width: float = WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exercise 3: ``n_trials`` 2AFC query pairs for one unit. The strong query is drawn from the images whose
+    percentile rank lies within ``width`` of 50 + gap/2, the weak one within ``width`` of 50 - gap/2, and a fair
+    coin per trial puts the strong one first or second. Returns (queries (n, 2) long, answer (n,) long), where
+    ``answer`` is the position of the strong query. Every random number comes from ``generator``."""
+    ranks = percentile_ranks(query_acts)
+
+    def draw(centre: float) -> torch.Tensor:
+        pool = torch.nonzero((ranks - centre).abs() <= width).flatten()
+        if len(pool) == 0:
+            raise ValueError(f"no query image within {width} percentile points of {centre}")
+        return pool[torch.randint(len(pool), (n_trials,), generator=generator)]
+
+    strong, weak = draw(50 + gap / 2), draw(50 - gap / 2)
+    answer = torch.randint(0, 2, (n_trials,), generator=generator)
+    queries = torch.where(answer[:, None] == 0, torch.stack([strong, weak], 1), torch.stack([weak, strong], 1))
+    return queries, answer
+
+
+def similarity_scores(ref_max: torch.Tensor, ref_min: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """Each query's mean cosine similarity to ``ref_max`` minus its mean cosine similarity to ``ref_min``, (2,)."""
+    def mean_cos(refs: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cosine_similarity(queries[:, None, :], refs[None, :, :], dim=-1).mean(1)
+    return mean_cos(ref_max) - mean_cos(ref_min)
+
+
+def choose(ref_max: torch.Tensor, ref_min: torch.Tensor, queries: torch.Tensor) -> int:
+    """Exercise 4, the similarity observer: 0 if query A scores at least as high as query B
+    (:func:`similarity_scores`), else 1. Ties go to A."""
+    score = similarity_scores(ref_max, ref_min, queries)
+    return int(score[1] > score[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +451,7 @@ def run_experiment(
                     choice = int(choose(ref_emb[kind]["max"][t.unit], ref_emb[kind]["min"][t.unit],
                                         q_emb[[i, j]]))
                 records.append({"observer": obs_name, "reference": kind, "gap": t.gap, "unit": t.unit,
-                                "tag": tag, "correct": choice == t.answer})
+                                "tag": tag, "answer": t.answer, "correct": choice == t.answer})
     return records
 
 

@@ -15,6 +15,10 @@ The safe operations are shear (x and y), zoom, stroke thickening and thinning, p
 gamma. Shear and zoom are geometric, like the held-out ``rotate``, ``shift`` and ``elastic``, and
 thickening changes the stroke shape: related, not identical, which is the same compromise AugMix made
 (it kept rotate / shear / translate because ImageNet-C has no geometric corruption).
+
+It also holds the course's trusted :func:`augmix` (one augmented view) and :func:`js_divergence` (the
+consistency loss, written so that its gradient stays finite when a softmax entry underflows); the learner
+writes both in the notebook and the checks compare against these.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ __all__ = [
     "OPERATIONS",
     "OVERLAPS",
     "SAFE_OPERATIONS",
+    "augmix",
+    "js_divergence",
     "augmix_loss",
     "apply_ops",
     "sample_gamma",
@@ -106,8 +112,8 @@ def equalize(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Histogram equalisation per image: each pixel -> (rank among its image's pixels), darkest stays 0."""
     n = x.shape[0]
     flat = x.reshape(n, -1)
-    # cdf(v) = number of pixels <= v; map v -> (cdf(v) - cdf(min)) / (numel - cdf(min))
-    cdf = (flat.unsqueeze(1) <= flat.unsqueeze(2)).sum(-1).to(x)
+    # cdf(v) = number of pixels <= v (a binary search in the sorted pixels); map v -> (cdf(v) - cdf(min)) / (numel - cdf(min))
+    cdf = torch.searchsorted(flat.sort(dim=1).values, flat.contiguous(), right=True).to(x)
     cmin = cdf.min(dim=1, keepdim=True).values
     den = (flat.shape[1] - cmin).clamp_min(1)
     out = ((cdf - cmin) / den).reshape(x.shape)
@@ -188,6 +194,61 @@ def apply_ops(x: torch.Tensor, names: Sequence[str], seed: int = 0) -> torch.Ten
             raise ValueError(f"unknown operation {n!r}; valid: {', '.join(OPERATIONS)}")
         out = OPERATIONS[n](out, g)
     return out if x.dim() == 4 else out[0]
+
+
+def augmix(x: torch.Tensor, ops: Sequence[Op], g: torch.Generator, width: int = 3, max_depth: int = 3,
+           alpha: float = 1.0) -> torch.Tensor:
+    """One AugMix view of the batch ``x`` (N, C, H, W) in [0, 1] (the course's trusted version).
+
+    ``width`` chains; chain k applies a random number (uniform on 1..``max_depth``) of operations, each picked
+    at random from ``ops`` (one choice per chain for the whole batch: every operation draws its own strength per
+    image). The chains are mixed with one Dirichlet(alpha, ..., alpha) weight vector per image, and the mixture
+    with the original with one Beta(alpha, alpha) weight m per image: ``m * x + (1 - m) * sum_k w_k chain_k(x)``.
+    Every random number comes from ``g``, in this order: the Dirichlet weights, the Beta weights, then per chain
+    its depth and its operations.
+    """
+    validate_images(x)
+    if x.dim() != 4:
+        raise ValueError(f"x must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    if not ops or not all(callable(op) for op in ops):
+        raise ValueError("ops must be a non-empty list of operations op(x, g) -> x', e.g. "
+                         "[OPERATIONS[n] for n in SAFE_OPERATIONS]")
+    if not isinstance(g, torch.Generator):
+        raise TypeError(f"g must be a torch.Generator (torch.Generator().manual_seed(0)), got {type(g).__name__}")
+    if int(width) < 1 or int(max_depth) < 1 or not float(alpha) > 0:
+        raise ValueError(f"need width >= 1, max_depth >= 1 and alpha > 0; got {width}, {max_depth}, {alpha}")
+    n = len(x)
+    w = sample_dirichlet(alpha, n, width, g).to(x)                 # (N, width), each row sums to 1
+    m = sample_beta(alpha, n, g).to(x).view(-1, 1, 1, 1)           # (N, 1, 1, 1)
+    mix = torch.zeros_like(x)
+    for k in range(width):
+        depth = int(torch.randint(1, max_depth + 1, (1,), generator=g))
+        xk = x
+        for _ in range(depth):
+            xk = ops[int(torch.randint(len(ops), (1,), generator=g))](xk, g)
+        mix = mix + w[:, k].view(-1, 1, 1, 1) * xk
+    return m * x + (1 - m) * mix
+
+
+def js_divergence(logits_clean: torch.Tensor, logits_aug1: torch.Tensor, logits_aug2: torch.Tensor) -> torch.Tensor:
+    """The Jensen-Shannon consistency term of AugMix: the mean over the batch of
+    ``(KL(p_c || M) + KL(p_1 || M) + KL(p_2 || M)) / 3`` with ``p = softmax(logits)`` and ``M`` their mean.
+
+    Computed in log space (``log_softmax``, and ``log M`` by ``logsumexp``), so that the value *and its
+    gradient* stay finite when a softmax entry underflows to 0 (logits that differ by more than about 100).
+    The textbook form ``kl_div(log(M.clamp(eps)), p)`` has a finite value there but a NaN gradient: the
+    derivative of ``p log p`` at ``p = 0`` is ``-inf``, and ``-inf x 0`` (the softmax's own derivative) is NaN.
+    """
+    views = (logits_clean, logits_aug1, logits_aug2)
+    if not all(isinstance(z, torch.Tensor) and z.is_floating_point() for z in views):
+        raise TypeError("js_divergence expects three float tensors of logits (N, classes), e.g. model outputs")
+    if not (logits_clean.dim() == 2 and logits_clean.shape == logits_aug1.shape == logits_aug2.shape):
+        raise ValueError(f"the three logits must have the same shape (N, classes); got "
+                         f"{[tuple(z.shape) for z in views]}")
+    logp = torch.stack([F.log_softmax(z, dim=1) for z in views])                                     # (3, N, C)
+    log_m = torch.logsumexp(logp, dim=0) - math.log(3.0)                                             # (N, C)
+    kl = (logp.exp() * (logp - log_m)).sum(dim=-1)                                                   # (3, N)
+    return kl.mean()
 
 
 def augmix_loss(augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor],

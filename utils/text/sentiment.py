@@ -6,7 +6,9 @@ data        ``load_sentiment()``, ``load_synonyms()``, ``load_antonyms()``: the 
             (``utils/text/assets/sentiment.tsv``, see ``assets/README.md``) and the substitution tables.
 tokens      ``tokenize`` / ``detokenize`` (lower-case words, each punctuation mark its own token) and ``Vocab``.
 model       ``TextClassifier`` (an ``nn.EmbeddingBag`` mean of word vectors and a linear layer),
-            ``make_text_model`` and ``train_text_model`` (with a hook for adversarial augmentation).
+            ``make_text_model``, ``TextTrainer`` (resumable, forkable) and ``train_text_model`` (ordinary, or
+            adversarial training with ``adversarial_training_step`` on every mini-batch).
+attack      ``greedy_attack``: greedy word substitution under a budget of k words; ``attack_accuracy``.
 benchmark   six transformation families (``swap_synonyms``, ``add_typos``, ``add_distractor``,
             ``add_contrast``, ``negate_antonym``, ``paraphrase``), ``make_families`` and ``run_benchmark``.
 widget      ``transformation_rows`` / ``render_transformations``: the logic behind the lesson's widget.
@@ -18,6 +20,7 @@ Every function that takes text accepts any string (empty, unknown words, punctua
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from torch import nn
 __all__ = [
     "ASSETS", "SentimentData", "load_sentiment", "load_synonyms", "load_antonyms",
     "tokenize", "detokenize", "Vocab", "TextClassifier", "make_text_model", "train_text_model",
+    "adversarial_training_step", "greedy_attack", "TextTrainer",
     "accuracy_on", "swap_synonyms", "add_typos", "add_distractor", "add_contrast", "negate_antonym",
     "paraphrase", "make_families", "run_benchmark", "attack_accuracy", "transformation_rows",
     "render_transformations", "generate_sentiment_corpus", "LABEL_NAMES",
@@ -196,14 +200,27 @@ class TextClassifier(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
-        """Class probabilities, shape (len(texts), 2), for a non-empty list of strings."""
-        was = self.training
-        if was:  # this model has no dropout or batch-norm, but keep the eval-mode contract cheaply
-            self.eval()
-        probs = torch.softmax(self(*self.pack(texts)), dim=1).cpu()
-        if was:
-            self.train()
-        return probs
+        """Class probabilities, shape (len(texts), 2), for a non-empty list of strings.
+
+        Inference runs in NumPy on the current weights: the same mean of word vectors, linear layer and softmax as
+        ``forward``, without torch's per-call overhead, which dominates for the attacks' many small batches."""
+        texts = _check_batch(texts)
+        return self._proba_of_ids([self.vocab.encode(t) for t in texts])
+
+    def _proba_of_ids(self, encoded: list[list[int]]) -> torch.Tensor:
+        emb = self.embedding.weight.detach().cpu().numpy()
+        w, b = self.head.weight.detach().cpu().numpy(), self.head.bias.detach().cpu().numpy()
+        lengths = np.array([len(e) for e in encoded], dtype=np.int64)
+        sums = np.zeros((len(encoded), emb.shape[1]), dtype=emb.dtype)
+        if lengths.any():
+            ids = np.array([i for e in encoded for i in e], dtype=np.int64)
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            full = lengths > 0
+            sums[full] = np.add.reduceat(emb[ids], starts[full], axis=0)
+        logits = (sums / np.maximum(lengths, 1)[:, None].astype(emb.dtype)) @ w.T + b
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits)
+        return torch.from_numpy(p / p.sum(1, keepdims=True))
 
     def predict(self, texts: Sequence[str]) -> torch.Tensor:
         """Predicted labels (0 = negative, 1 = positive) as a 1-D long tensor."""
@@ -239,46 +256,117 @@ def make_text_model(vocab: Vocab, dim: int = 32, seed: int = 0) -> TextClassifie
         return TextClassifier(vocab, dim=dim)
 
 
-Augment = Callable[[TextClassifier, list[str], list[int]], tuple[list[str], list[int]]]
+Attack = Callable[[TextClassifier, str, int], str]
 
 
-def train_text_model(model: TextClassifier, texts: Sequence[str], labels: Sequence[int], *, epochs: int = 12,
-                     lr: float = 0.05, batch_size: int = 32, seed: int = 0, augment: Augment | None = None,
-                     augment_from: int = 1) -> list[float]:
-    """Train with Adam on cross-entropy; return the mean loss per epoch.
+def adversarial_training_step(model: TextClassifier, optimizer: torch.optim.Optimizer, texts: Sequence[str],
+                              labels: Sequence[int], attack: Attack) -> float:
+    """One step of adversarial training on a mini-batch (Exercise 2 of the lesson; the course's trusted version).
 
-    ``augment(model, texts, labels) -> (texts', labels')`` is called at the start of every epoch from
-    ``augment_from`` on, with the model as it is then, and the epoch trains on what it returns: this is how
-    adversarial training plugs in (attack the current model, train on clean + adversarial sentences).
+    Attack the model as it is now on every sentence, with the sentence's true label; then take one optimizer step
+    on the mean cross-entropy over the ``2B`` sentences, clean and attacked, each attacked copy keeping the true
+    label of its sentence. Returns that loss (before the step) as a float.
     """
     texts = _check_batch(texts)
     labels = _check_labels(labels, len(texts))
+    if not callable(attack):
+        raise TypeError(f"attack must be a function attack(model, text, label) -> text, got {type(attack).__name__}")
+    adversarial = [attack(model, t, y) for t, y in zip(texts, labels)]
+    model.train()
+    logits = model(*model.pack(list(texts) + adversarial))
+    target = torch.tensor(list(labels) + list(labels), device=logits.device)
+    loss = nn.functional.cross_entropy(logits, target)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+Step = Callable[[TextClassifier, torch.optim.Optimizer, list[str], list[int], Attack], float]
+
+
+class TextTrainer:
+    """Adam on cross-entropy over shuffled mini-batches, resumable.
+
+    ``run(epochs)`` trains on, continuing where the last call stopped; with ``attack`` every mini-batch is an
+    adversarial training step, ``step(model, optimizer, texts, labels, attack)``. ``fork()`` copies the model, the
+    optimizer state and the shuffling generator, so that two trainings can share their first epochs exactly.
+    """
+
+    def __init__(self, model: TextClassifier, texts: Sequence[str], labels: Sequence[int], *, lr: float = 0.05,
+                 batch_size: int = 32, seed: int = 0):
+        self.texts = _check_batch(texts)
+        self.labels = _check_labels(labels, len(self.texts))
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.model, self.lr, self.batch_size = model, lr, batch_size
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.history: list[float] = []
+
+    def run(self, epochs: int, *, attack: Attack | None = None, step: Step | None = None) -> list[float]:
+        """Train ``epochs`` more epochs; return the mean loss of each."""
+        if epochs < 0:
+            raise ValueError("epochs must be >= 0")
+        if attack is not None and not callable(attack):
+            raise TypeError(f"attack must be a function attack(model, text, label) -> text, got {type(attack).__name__}")
+        step = step or adversarial_training_step
+        model, opt, texts, labels = self.model, self.optimizer, self.texts, self.labels
+        y_all = torch.tensor(labels)
+        out = []
+        for _ in range(epochs):
+            perm = torch.randperm(len(texts), generator=self.generator).tolist()
+            total = 0.0
+            for i in range(0, len(texts), self.batch_size):
+                idx = perm[i:i + self.batch_size]
+                batch = [texts[j] for j in idx]
+                if attack is not None:
+                    loss = float(step(model, opt, batch, [labels[j] for j in idx], attack))
+                else:
+                    model.train()
+                    logits = model(*model.pack(batch))
+                    loss_t = nn.functional.cross_entropy(logits, y_all[idx].to(logits.device))
+                    opt.zero_grad()
+                    loss_t.backward()
+                    opt.step()
+                    loss = loss_t.item()
+                total += loss * len(idx)
+            out.append(total / len(texts))
+        model.eval()
+        self.history += out
+        return out
+
+    def fork(self) -> TextTrainer:
+        """An independent copy: the same model weights, optimizer state and position in the shuffling sequence."""
+        new = copy.copy(self)
+        new.model = copy.deepcopy(self.model)
+        new.optimizer = torch.optim.Adam(new.model.parameters(), lr=self.lr)
+        new.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))
+        new.generator = torch.Generator()
+        new.generator.set_state(self.generator.get_state())
+        new.history = list(self.history)
+        return new
+
+
+def train_text_model(model: TextClassifier, texts: Sequence[str], labels: Sequence[int], *, epochs: int = 12,
+                     lr: float = 0.05, batch_size: int = 32, seed: int = 0, attack: Attack | None = None,
+                     attack_from: int = 1, step: Step | None = None) -> list[float]:
+    """Train with Adam on cross-entropy (:class:`TextTrainer`); return the mean loss per epoch.
+
+    With ``attack(model, text, label) -> text``, every mini-batch of the epochs from ``attack_from`` on is an
+    adversarial training step, ``step(model, optimizer, texts, labels, attack)`` (by default
+    :func:`adversarial_training_step`): attack the current model, train on clean + adversarial sentences. Earlier
+    epochs are ordinary training.
+    """
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    history = []
-    for epoch in range(epochs):
-        ex, ey = texts, labels
-        if augment is not None and epoch >= augment_from:
-            ex, ey = augment(model, list(texts), list(labels))
-            ex = _check_batch(ex)
-            ey = _check_labels(ey, len(ex))
-        model.train()
-        y_all = torch.tensor(ey)
-        perm = torch.randperm(len(ex), generator=gen).tolist()
-        total = 0.0
-        for i in range(0, len(ex), batch_size):
-            idx = perm[i:i + batch_size]
-            logits = model(*model.pack([ex[j] for j in idx]))
-            loss = nn.functional.cross_entropy(logits, y_all[idx].to(logits.device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        history.append(total / len(ex))
-    model.eval()
-    return history
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be a function attack(model, text, label) -> text, got {type(attack).__name__}")
+    trainer = TextTrainer(model, texts, labels, lr=lr, batch_size=batch_size, seed=seed)
+    clean = epochs if attack is None else min(max(attack_from, 0), epochs)
+    trainer.run(clean)
+    trainer.run(epochs - clean, attack=attack, step=step)
+    return trainer.history
 
 
 def accuracy_on(model: TextClassifier, texts: Sequence[str], labels: Sequence[int]) -> float:
@@ -450,6 +538,52 @@ def run_benchmark(model: TextClassifier, texts: Sequence[str], labels: Sequence[
         pred = model.predict(variants).view(n_variants, len(texts))
         out[name] = (pred == y).all(0).float().mean().item()
     return out
+
+
+def greedy_attack(model: TextClassifier, text: str, label: int, table: Mapping[str, Sequence[str]], k: int) -> str:
+    """Greedy word substitution under a budget of ``k`` changed words (Exercise 1 of the lesson; the course's
+    trusted version).
+
+    Repeat at most ``k`` times: stop if the model is already wrong (P(label) < 0.5); otherwise try every table
+    substitution at every position not changed yet, scored in one batch, and keep the one that lowers P(label) the
+    most; stop when none lowers it. Returns the new sentence (``detokenize`` of the tokens).
+    """
+    tokens = tokenize(text)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be a whole number >= 0, got {k!r}")
+    if label not in (0, 1):
+        raise ValueError(f"label must be 0 (negative) or 1 (positive), got {label!r}")
+    if not isinstance(table, Mapping):
+        raise TypeError(f"table must be a dict word -> list of substitutions, got {type(table).__name__}")
+    score = _candidate_scorer(model, label)
+    changed: set[int] = set()
+    p_true = score([tokens])[0]
+    for _ in range(k):
+        if p_true < 0.5:                       # already misclassified: stop
+            break
+        swaps = [(i, s) for i, t in enumerate(tokens) if i not in changed for s in table.get(t, [])]
+        if not swaps:
+            break
+        probs = score([tokens[:i] + [s] + tokens[i + 1:] for i, s in swaps])
+        j = int(np.argmin(probs))              # the first of equal minima, as torch.argmin
+        if probs[j] >= p_true:                 # no substitution helps any more
+            break
+        i, s = swaps[j]
+        tokens[i] = s
+        changed.add(i)
+        p_true = probs[j]
+    return detokenize(tokens)
+
+
+def _candidate_scorer(model, label: int) -> Callable[[list[list[str]]], np.ndarray]:
+    """P(label) for token lists: ``model.predict_proba`` of their sentences. For a ``TextClassifier`` it skips the
+    round trip through strings (the same token ids, so the same numbers, bit for bit), which makes the attack, run
+    tens of thousands of times in adversarial training, several times cheaper."""
+    if isinstance(model, TextClassifier):
+        stoi = model.vocab.stoi
+        return lambda token_lists: model._proba_of_ids(
+            [[stoi[t] for t in toks if t in stoi] for toks in token_lists])[:, label].numpy()
+    return lambda token_lists: model.predict_proba([detokenize(t) for t in token_lists])[:, label].numpy()
 
 
 def attack_accuracy(model: TextClassifier, texts: Sequence[str], labels: Sequence[int],
