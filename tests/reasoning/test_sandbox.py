@@ -231,6 +231,46 @@ def test_the_default_is_a_worker_process():
     assert S.stats()["workers_started"] >= 1 and S.stats()["cache_misses"] == before + 1
 
 
+def _in_process_calls(source: str) -> list[int]:
+    """Lines of ``source`` that call with ``isolate=False`` (or ``0``, ``"inprocess"``) or call ``run_in_process``."""
+    import ast
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        if name == "run_in_process" or any(
+                k.arg == "isolate" and isinstance(k.value, ast.Constant) and k.value.value in (False, "inprocess")
+                for k in node.keywords):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_course_code_runs_a_program_in_process():
+    """Out of process everywhere: no module, solution or learner notebook calls with ``isolate=False`` (or
+    the engine's in-process runner); the lesson, the solvers' widget and the LLM client use the default."""
+    import inspect
+    import json
+    from pathlib import Path
+
+    from utils.reasoning import llm_client
+    assert _in_process_calls("S.safe_run(p, isolate=False)\nsafe_run(p, L, isolate='inprocess')") == [1, 2]
+    root = Path(S.__file__).resolve().parents[2]
+    sources = {p: [p.read_text()] for p in (root / "utils").rglob("*.py")
+               if p.name not in ("sandbox.py", "sandbox_worker.py")}
+    for folder in ("solutions", "course"):
+        for nb in (root / folder).glob("*.ipynb"):
+            sources[nb] = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    assert len(sources) > 10
+    offenders = [str(p.relative_to(root)) for p, texts in sources.items() if any(map(_in_process_calls, texts))]
+    assert not offenders, f"programs run in the caller's process in: {offenders}"
+    assert inspect.signature(llm_client.solve).parameters["isolate"].default is True
+
+
 # ------------------------------------------------------------------------------ limits and outcomes
 @pytest.mark.parametrize("kwargs", [
     {"max_seconds": float("inf")}, {"max_seconds": float("nan")}, {"max_seconds": 0}, {"max_seconds": -1},

@@ -776,6 +776,27 @@ def benchmark(n: int = 200) -> dict:
     return rows
 
 
+def pool_start_cost(n: int = 5) -> tuple[float, float]:
+    """Median wall-clock seconds to start the pool from nothing until its first program has answered
+    (:func:`shutdown`, then :func:`warm_up`), and the median CPU seconds one worker spends getting ready
+    (Python start-up, loading the engine, its warm-up program), over ``n`` starts."""
+    import statistics
+    walls, cpus = [], []
+    for _ in range(n):
+        shutdown()
+        t0 = time.perf_counter()
+        warm_up()
+        walls.append(time.perf_counter() - t0)
+        w = _pool().idle[0]
+        try:
+            with open(f"/proc/{w.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpus.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        except (OSError, ValueError, IndexError):
+            pass
+    return statistics.median(walls), (statistics.median(cpus) if cpus else float("nan"))
+
+
 def _main(argv: list[str]) -> int:
     if "--bench" not in argv:
         print("usage: python -m utils.reasoning.sandbox --bench [N]   (median time per program, per mode)")
@@ -785,6 +806,9 @@ def _main(argv: list[str]) -> int:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
           f"(1, 5, 15 min); Python {sys.version.split()[0]}")
+    start_wall, start_cpu = pool_start_cost()
+    print(f"pool start (shutdown, then warm_up until the first answer): median {start_wall * 1000:.0f} ms wall; "
+          f"a worker uses {start_cpu * 1000:.0f} ms of CPU to get ready")
     rows = benchmark(n)
     print(f"{'program':<14} {'mode':<20} {'median ms/program':>18} {'runs':>6}")
     for (name, mode), (med, count) in rows.items():
