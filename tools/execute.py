@@ -18,7 +18,13 @@ from pathlib import Path
 
 import nbformat
 import psutil
+import uuid
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import default
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_IN_COURSE = {"NotImplementedError"}
@@ -33,6 +39,25 @@ ALLOWED_IN_COURSE = {"NotImplementedError"}
 #   processes on two cores, notebooks took 3-6x their idle time).
 CPU_BUDGET_S = {"solution": 120.0, "course": 60.0}
 WALL_CEILING_S = 1200.0
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel that talks over Unix sockets, not TCP ports.
+
+    Two kernels started at once (pytest-xdist runs notebooks in parallel) can pick the same free TCP port
+    (jupyter/jupyter_client#487) and then hang or die; socket files have unique names instead. They live under
+    an absolute path in Jupyter's runtime folder, so the kernel's working directory does not matter.
+    """
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        folder = jupyter_runtime_dir()
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"kernel-{uuid.uuid4().hex[:12]}")
 
 
 def kernel_cpu_seconds(pid: int | None) -> float | None:
@@ -86,15 +111,19 @@ def execute(path: Path, allow_errors: bool = False, timeout: int = 600, cwd: Pat
             cpu.append(value)
 
     client = NotebookClient(
-        nb, timeout=timeout, startup_timeout=300, kernel_name=env_kernel, allow_errors=allow_errors, record_timing=False,
-        resources={"metadata": {"path": str(cwd or path.parent)}}, on_cell_executed=sample,
+        nb, kernel_manager_class=IPCKernelManager, timeout=timeout, startup_timeout=300, kernel_name=env_kernel,
+        allow_errors=allow_errors, record_timing=False, resources={"metadata": {"path": str(cwd or path.parent)}}, on_cell_executed=sample,
     )
     start = time.perf_counter()
     try:
         client.execute()
-    except Exception as err:  # CellExecutionError and friends: record the failing cell
+    except Exception as err:
         seconds = time.perf_counter() - start
-        errs = cell_errors(nb) or [(-1, type(err).__name__, str(err)[:500])]
+        errs = cell_errors(nb)
+        # A cell's own exception is already in its outputs. Anything else (a cell over the timeout, a kernel
+        # that died or never started) is not, and must never hide behind errors a course notebook allows.
+        if not (isinstance(err, CellExecutionError) and errs):
+            errs.append((-1, type(err).__name__, str(err)[:500]))
         return Result(path, seconds, errs, nb, max(cpu, default=None))
     return Result(path, time.perf_counter() - start, cell_errors(nb), nb, max(cpu, default=None))
 

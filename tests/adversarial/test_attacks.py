@@ -1,5 +1,5 @@
-"""Lesson 01 (adversarial training): the checks reject stubs and typical mistakes, and the trusted
-attack helpers in utils.adversarial.attacks are correct and reject bad inputs."""
+"""Lesson 01 (adversarial training): the trusted attack helpers in utils.adversarial.attacks are correct and reject
+bad inputs. The learner checks and their tables of typical mistakes are tested in test_mistakes.py."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from utils.adversarial.attacks import (
     compose_pyramid,
     correct_under_attack,
+    effort_curve,
+    effort_rises,
     eval_mode,
     explore_epsilon,
     fgsm,
@@ -28,16 +30,6 @@ from utils.adversarial.attacks import (
     validate_attack_inputs,
     worst_case_accuracy,
 )
-from utils.checks import CheckFailed
-from utils.adversarial import checks as C
-from utils.adversarial.checks import (
-    _reference_fgsm,
-    _reference_madry_loss,
-    _reference_pgd,
-    _reference_project_linf,
-    _reference_pyramid_attack,
-    _reference_worst_case_accuracy,
-)
 from utils.data import load_digits_split
 from utils.models import mlp
 from utils.repro import set_seed
@@ -45,10 +37,6 @@ from utils.training import evaluate, train
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)  # as set_seed does: on a loaded 2-core machine, 2 threads can be 5x slower
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
 
 
 def _grad(model, x, y):
@@ -78,180 +66,6 @@ def trained(digits):
 @pytest.fixture()
 def batch(digits):
     return digits.x_test[:64], digits.y_test[:64]
-
-
-# ---------------------------------------------------------------------------------------------
-# Checks: the reference passes, the stub and typical mistakes fail
-# ---------------------------------------------------------------------------------------------
-
-def _rejects(check, fn):
-    with pytest.raises(CheckFailed):
-        check(fn)
-
-
-def test_check_project_linf():
-    C.check_project_linf(_reference_project_linf)
-    with pytest.raises(NotImplementedError):
-        C.check_project_linf(stub)
-    _rejects(C.check_project_linf, lambda xa, x, eps: torch.min(torch.max(xa, x - eps), x + eps))  # no [0, 1] clamp
-    _rejects(C.check_project_linf, lambda xa, x, eps: (x + (xa - x).clamp(0, eps)).clamp(0, 1))   # one-sided ball
-    _rejects(C.check_project_linf, lambda xa, x, eps: xa.clamp(-eps, eps).clamp(0, 1))            # clips x_adv, not delta
-
-
-def test_check_fgsm():
-    C.check_fgsm(_reference_fgsm)
-    with pytest.raises(NotImplementedError):
-        C.check_fgsm(stub)
-    _rejects(C.check_fgsm, lambda m, x, y, eps: (x - eps * _grad(m, x, y).sign()).clamp(0, 1))  # flipped sign
-    _rejects(C.check_fgsm, lambda m, x, y, eps: x + eps * _grad(m, x, y).sign())                # no clamp
-    _rejects(C.check_fgsm, lambda m, x, y, eps: (x + eps * _grad(m, x, y)).clamp(0, 1))         # raw gradient
-
-
-def _pgd_variant(project=True, clamp=True, sign=1.0, honour_random_start=True, around_iterate=False):
-    def pgd_fn(model, x, y, eps, alpha, steps, random_start=True):
-        if random_start and honour_random_start:
-            x_adv = x + torch.empty_like(x).uniform_(-eps, eps)
-        else:
-            x_adv = x.clone()
-        if clamp:
-            x_adv = x_adv.clamp(0, 1)
-        for _ in range(steps):
-            prev = x_adv
-            x_adv = x_adv + sign * alpha * _grad(model, x_adv, y).sign()
-            if project:
-                centre = prev if around_iterate else x
-                x_adv = torch.min(torch.max(x_adv, centre - eps), centre + eps)
-            if clamp:
-                x_adv = x_adv.clamp(0, 1)
-            x_adv = x_adv.detach()
-        return x_adv
-
-    return pgd_fn
-
-
-def test_check_pgd():
-    C.check_pgd(_reference_pgd)
-    C.check_pgd(_pgd_variant())
-    with pytest.raises(NotImplementedError):
-        C.check_pgd(stub)
-    _rejects(C.check_pgd, _pgd_variant(project=False))            # PGD without projection
-    _rejects(C.check_pgd, _pgd_variant(clamp=False))              # PGD without clamping to [0, 1]
-    _rejects(C.check_pgd, _pgd_variant(sign=-1.0))                # gradient descent instead of ascent
-    _rejects(C.check_pgd, _pgd_variant(honour_random_start=False))       # ignores random_start
-    _rejects(C.check_pgd, _pgd_variant(around_iterate=True))      # projects around the last iterate, not x
-
-
-def test_check_madry_loss():
-    C.check_madry_loss(_reference_madry_loss)
-    with pytest.raises(NotImplementedError):
-        C.check_madry_loss(stub)
-
-    def clean_only(model, x, y, eps, alpha, steps):
-        return F.cross_entropy(model(x), y)
-
-    def stays_in_eval(model, x, y, eps, alpha, steps):
-        model.eval()
-        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-        return F.cross_entropy(model(x_adv), y)
-
-    def no_grad(model, x, y, eps, alpha, steps):
-        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-        with torch.no_grad():
-            return F.cross_entropy(model(x_adv), y)
-
-    def per_example(model, x, y, eps, alpha, steps):
-        x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-        return F.cross_entropy(model(x_adv), y, reduction="none")
-
-    for wrong in (clean_only, stays_in_eval, no_grad, per_example):
-        _rejects(C.check_madry_loss, wrong)
-
-
-def test_check_worst_case_accuracy():
-    C.check_worst_case_accuracy(_reference_worst_case_accuracy)
-    with pytest.raises(NotImplementedError):
-        C.check_worst_case_accuracy(stub)
-
-    def per_attack(model, x, y, attacks):
-        with torch.no_grad():
-            return [(model(a(model, x, y)).argmax(1) == y).float().mean().item() for a in attacks]
-
-    def mean_over_attacks(model, x, y, attacks):
-        return float(np.mean(per_attack(model, x, y, attacks)))
-
-    def min_over_attacks(model, x, y, attacks):
-        return float(min(per_attack(model, x, y, attacks)))
-
-    def forgets_clean(model, x, y, attacks):
-        ok = torch.ones(len(x), dtype=torch.bool)
-        for a in attacks:
-            with torch.no_grad():
-                ok &= model(a(model, x, y)).argmax(1) == y
-        return ok.float().mean().item()
-
-    for wrong in (mean_over_attacks, min_over_attacks, forgets_clean):
-        _rejects(C.check_worst_case_accuracy, wrong)
-
-
-def _pyramid_variant(shared_budget=False, clamp=True, project_sum=False, absolute_step=False):
-    def attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True):
-        n, c, h, w = x.shape
-        budget = [max(eps)] * len(eps) if shared_budget else list(eps)
-        deltas = [torch.empty(n, c, s, s).uniform_(-e, e) if random_start else torch.zeros(n, c, s, s)
-                  for s, e in zip(scales, budget)]
-        for _ in range(steps):
-            ds = [d.clone().requires_grad_(True) for d in deltas]
-            xa = x + compose_pyramid(ds, (h, w))
-            xa = xa.clamp(0, 1) if clamp else xa
-            grads = torch.autograd.grad(F.cross_entropy(model(xa), y), ds)
-            step = [alpha_frac if absolute_step else alpha_frac * e for e in budget]
-            deltas = [d + a * g.sign() for d, g, a in zip(ds, grads, step)]
-            if not project_sum:
-                deltas = [d.clamp(-e, e) for d, e in zip(deltas, budget)]
-            deltas = [d.detach() for d in deltas]
-        total = compose_pyramid(deltas, (h, w))
-        if project_sum:
-            total = total.clamp(-sum(eps), sum(eps))
-        xa = x + total
-        return xa.clamp(0, 1) if clamp else xa
-
-    return attack
-
-
-def test_check_pyramid_attack():
-    C.check_pyramid_attack(_reference_pyramid_attack)
-    C.check_pyramid_attack(_pyramid_variant())
-    with pytest.raises(NotImplementedError):
-        C.check_pyramid_attack(stub)
-    _rejects(C.check_pyramid_attack, _pyramid_variant(shared_budget=True))   # one budget for every scale
-    _rejects(C.check_pyramid_attack, _pyramid_variant(clamp=False))          # no [0, 1] clamping
-    _rejects(C.check_pyramid_attack, _pyramid_variant(project_sum=True))     # clips only the sum
-    _rejects(C.check_pyramid_attack, _pyramid_variant(absolute_step=True))   # step not scaled by the budget
-
-
-def test_require_follows_the_checks():
-    C._PASSED.clear()
-    with pytest.raises(NotImplementedError, match="check has not passed"):
-        C.require("fgsm")
-    C.check_fgsm(_reference_fgsm)
-    C.require("fgsm")
-    with pytest.raises(CheckFailed):
-        C.check_fgsm(lambda m, x, y, eps: x)
-    with pytest.raises(NotImplementedError, match="`fgsm`"):
-        C.require("fgsm")       # a failing re-run withdraws the earlier pass
-    with pytest.raises(NotImplementedError):
-        C.check_fgsm(stub)
-    with pytest.raises(NotImplementedError):
-        C.require("fgsm")
-
-
-def test_checks_do_not_change_the_global_random_state():
-    torch.manual_seed(123)
-    before = torch.rand(3)
-    torch.manual_seed(123)
-    C.check_fgsm(_reference_fgsm)
-    C.check_pgd(_reference_pgd)
-    assert torch.equal(torch.rand(3), before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,3 +317,67 @@ def test_explore_epsilon_rejects_bad_inputs(two_models, digits):
     m.train()
     with pytest.raises(RuntimeError, match="train mode"):
         explore_epsilon({"m": m}, x, y, 0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The effort sanity check, callable attacks in the worst case, the fast pyramid upsampling
+# ---------------------------------------------------------------------------------------------
+
+def test_effort_curve_can_fail_a_broken_attack(trained, digits):
+    """On final iterates with fresh starts the check is not monotone by construction: an attack that steps DOWN the
+    loss more with every step leaves the model more accurate with more effort, and the check says so."""
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    budgets = [(1, 1), (5, 1), (20, 1)]
+    good = effort_curve(trained, x, y, 0.1, budgets, alpha=0.02)
+    assert effort_rises(good, 1 / len(y)) == [] and good[-1] < good[0]
+
+    def descent(model, xb, yb, eps, steps, generator):  # starts at a corner of the ball that hurts, then descends
+        xa = (xb + eps * _grad(model, xb, yb).sign()).clamp(0, 1)
+        for _ in range(steps):
+            xa = project_linf(xa - 0.02 * _grad(model, xa, yb).sign(), xb, eps)
+        return xa
+
+    bad = effort_curve(trained, x, y, 0.1, budgets, attack=descent)
+    assert effort_rises(bad, 1 / len(y)) != [], bad
+
+
+def test_effort_curve_runs_and_restarts(trained, digits):
+    x, y = digits.x_test[:60], digits.y_test[:60]
+    accs, runs = effort_curve(trained, x, y, 0.1, [(3, 1), (3, 3)], alpha=0.03, return_runs=True)
+    assert len(runs[0]) == 1 and len(runs[1]) == 3
+    assert accs[1] <= min(runs[1]) + 1e-9, "an example counts as broken if any restart fools the model"
+    assert effort_rises([0.5, 0.4, 0.45, 0.3], 0.01) == [2]
+    with pytest.raises(ValueError, match="left the eps-ball"):
+        effort_curve(trained, x, y, 0.1, [(1, 1)], attack=lambda m, xb, yb, e, s, g: (xb + 0.5).clamp(0, 1))
+
+
+def test_worst_case_accepts_attack_functions(trained, digits):
+    x, y = digits.x_test[:80], digits.y_test[:80]
+    x_f = fgsm(trained, x, y, 0.1)
+    by_spec = worst_case_accuracy(trained, x, y, 0.1, [{"attack": "fgsm"}])
+    by_function = worst_case_accuracy(trained, x, y, 0.1, [lambda m, xb, yb: fgsm(m, xb, yb, 0.1)])
+    stored = worst_case_accuracy(trained, x, y, 0.1, [lambda m, xb, yb: x_f])
+    assert by_spec == by_function == stored
+    with pytest.raises(ValueError, match="eps-ball"):
+        worst_case_accuracy(trained, x, y, 0.05, [lambda m, xb, yb: x_f])
+
+
+@pytest.mark.parametrize("size,scales", [(8, (8, 4, 2, 1)), (28, (28, 14, 7, 1)), ((6, 8), ((3, 4), (1, 1)))])
+def test_compose_pyramid_equals_nearest_interpolation(size, scales):
+    h, w = (size, size) if isinstance(size, int) else size
+    g = torch.Generator().manual_seed(0)
+    deltas = [torch.randn(3, 2, *((s, s) if isinstance(s, int) else s), generator=g) for s in scales]
+    want = sum(F.interpolate(d, size=(h, w), mode="nearest") for d in deltas)
+    assert torch.allclose(compose_pyramid(deltas, size), want, atol=1e-6)
+
+
+def test_buggy_pgd_fails_the_effort_check_against_fgsm(trained, digits):
+    from utils.adversarial.attacks import buggy_pgd
+
+    x, y = digits.x_test[:120], digits.y_test[:120]
+    fgsm_acc = robust_accuracy(trained, x, y, 0.1, "fgsm")
+    for bug in ("sign flipped", "sign forgotten"):
+        acc = effort_curve(trained, x, y, 0.1, [(10, 1)], attack=buggy_pgd(bug, 0.02))[0]
+        assert acc > fgsm_acc + 0.1, (bug, acc, fgsm_acc)
+    with pytest.raises(ValueError, match="unknown bug"):
+        buggy_pgd("typo", 0.02)

@@ -1,4 +1,7 @@
-"""Lesson 04: the checks reject the stub and typical mistakes; the anomaly utilities validate their inputs."""
+"""Lesson 04: the trusted implementations and the anomaly utilities (their results and their bad-input errors).
+
+The learner checks and their tables of typical mistakes are in ``test_mistakes.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,304 +11,118 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from utils.anomaly import localisation as A  # noqa: E402
 from utils.anomaly.ood import digit_ood_sets  # noqa: E402
-from utils.checks import CheckFailed  # noqa: E402
-from utils.anomaly.checks import (  # noqa: E402
-    _reference_msp,
-    _reference_ood_metrics,
-    _reference_paste_patch,
-    _reference_smooth_map,
-    check_msp,
-    check_ood_metrics,
-    check_paste_patch,
-    check_smooth_map,
+from utils.anomaly.localisation import paste_patch, smooth_maps  # noqa: E402
+from utils.anomaly.ood import (  # noqa: E402
+    constant_scores,
+    intensity_scores,
+    msp,
+    nearest_neighbour_scores,
+    ood_metrics,
+    random_scores,
 )
 
 
-def stub(*args, **kwargs):
-    raise NotImplementedError("Exercise: replace this line with your code")
-
-
 # ---------------------------------------------------------------------------------------------
-# check_msp
+# The trusted implementations of the exercises (their checks are tested in test_mistakes.py)
 # ---------------------------------------------------------------------------------------------
 
-def test_msp_reference_passes(capsys):
-    check_msp(_reference_msp)
-    assert "all 4 check cases passed" in capsys.readouterr().out
-
-
-def test_msp_alternative_correct_forms_pass():
-    check_msp(lambda z: torch.exp(z - torch.logsumexp(z, 1, keepdim=True)).max(1).values)
-    check_msp(lambda z: torch.softmax(z, -1).amax(-1))
-
-
-def test_msp_rejects_stub():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_msp(stub)
-
-
-@pytest.mark.parametrize("wrong, message", [
-    (lambda z: z.max(1).values, "logit"),                                     # MSP on logits
-    (lambda z: 1 - torch.softmax(z, 1).max(1).values, "1 - MSP"),             # an anomaly score, not the MSP
-    (lambda z: torch.softmax(z, 0).max(1).values, "case"),                    # softmax over the batch
-    (lambda z: torch.softmax(z, 1).argmax(1), "case"),                        # the class, not the probability
-    (lambda z: torch.softmax(z, 1).max(1, keepdim=True).values, "shape"),     # (N, 1)
-    (lambda z: (torch.exp(z) / torch.exp(z).sum(1, keepdim=True)).max(1).values, "case"),  # overflows -> nan
-    (lambda z: None, "return"),
-])
-def test_msp_rejects_typical_mistakes(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        check_msp(wrong)
-
-
-# ---------------------------------------------------------------------------------------------
-# check_ood_metrics
-# ---------------------------------------------------------------------------------------------
-
-def _metrics_ok(score_in, score_out):
-    return _reference_ood_metrics(score_in, score_out)
-
-
-def _metrics_by_threshold(score_in, score_out):
-    """A correct alternative: threshold at the 5th percentile of the in-distribution scores."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.r_[np.ones(len(score_in)), np.zeros(len(score_out))]
-    t = np.percentile(score_in, 5)
-    return {"auroc": roc_auc_score(y, np.r_[score_in, score_out]), "fpr95": float(np.mean(score_out >= t))}
-
-
-def test_ood_metrics_reference_and_alternative_pass():
-    check_ood_metrics(_metrics_ok)
-    check_ood_metrics(_metrics_by_threshold)
-
-
-def test_ood_metrics_rejects_stub():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_ood_metrics(stub)
-
-
-def _flipped(score_in, score_out):
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    y = np.r_[np.zeros(len(score_in)), np.ones(len(score_out))]   # OOD as positives, scores not negated
-    s = np.r_[score_in, score_out]
-    fpr, tpr, _ = roc_curve(y, s)
-    return {"auroc": roc_auc_score(y, s), "fpr95": float(fpr[np.argmax(tpr >= 0.95)])}
-
-
-def _wrong_threshold_95th(score_in, score_out):
-    out = _reference_ood_metrics(score_in, score_out)
-    t = np.percentile(score_in, 95)  # keeps only 5% of the in-distribution examples
-    return {"auroc": out["auroc"], "fpr95": float(np.mean(score_out >= t))}
-
-
-def _wrong_threshold_on_ood(score_in, score_out):
-    out = _reference_ood_metrics(score_in, score_out)
-    t = np.percentile(score_out, 5)  # threshold picked on the OOD scores
-    return {"auroc": out["auroc"], "fpr95": float(np.mean(score_out >= t))}
-
-
-def _tpr_instead_of_fpr(score_in, score_out):
-    out = _reference_ood_metrics(score_in, score_out)
-    t = np.percentile(score_in, 5)
-    return {"auroc": out["auroc"], "fpr95": float(np.mean(score_in >= t))}
-
-
-def _fpr_at_tpr_95_percent_points(score_in, score_out):
-    """Reads 'FPR at 95% TPR' as the TPR where FPR = 0.95."""
-    from sklearn.metrics import roc_curve
-
-    out = _reference_ood_metrics(score_in, score_out)
-    y = np.r_[np.ones(len(score_in)), np.zeros(len(score_out))]
-    fpr, tpr, _ = roc_curve(y, np.r_[score_in, score_out])
-    return {"auroc": out["auroc"], "fpr95": float(tpr[np.argmax(fpr >= 0.95)])}
-
-
-@pytest.mark.parametrize("wrong, message", [
-    (_flipped, "flipped"),
-    (_wrong_threshold_95th, "threshold"),
-    (_wrong_threshold_on_ood, "threshold"),
-    (_tpr_instead_of_fpr, "threshold"),
-    (_fpr_at_tpr_95_percent_points, "threshold"),
-    (lambda a, b: (0.9, 0.1), "dict"),
-    (lambda a, b: {"AUROC": 0.9, "FPR95": 0.1}, "keys"),
-])
-def test_ood_metrics_rejects_typical_mistakes(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        check_ood_metrics(wrong)
+def test_msp_values_and_bad_input():
+    z = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1000.0, 0.0, 0.0, 0.0]])
+    assert torch.allclose(msp(z), torch.tensor([0.25, 1.0]))
+    with pytest.raises(TypeError, match=r"\(N, C\)"):
+        msp(torch.zeros(3))
+    with pytest.raises(TypeError):
+        msp([[0.0, 1.0]])
 
 
 def test_reference_fpr95_definition_by_hand():
     s_in = np.arange(1, 101) / 100.0            # 100 in-distribution scores 0.01 .. 1.00
     s_out = np.array([0.03, 0.05, 0.06, 0.5, 0.99])
     # at least 95 of 100 in-scores >= t: the largest such t is 0.06, and 3 of 5 OOD scores are >= 0.06
-    assert _reference_ood_metrics(s_in, s_out)["fpr95"] == pytest.approx(0.6)
+    assert ood_metrics(s_in, s_out)["fpr95"] == pytest.approx(0.6)
+    d = s_in[:, None] - s_out[None, :]            # every OOD score ties with one in-score: ties count one half
+    assert ood_metrics(s_in, s_out)["auroc"] == pytest.approx(np.mean(d > 0) + 0.5 * np.mean(d == 0))
 
 
-# ---------------------------------------------------------------------------------------------
-# check_paste_patch
-# ---------------------------------------------------------------------------------------------
-
-def test_paste_reference_passes(capsys):
-    check_paste_patch(_reference_paste_patch)
-    assert "all 4 check cases passed" in capsys.readouterr().out
-
-
-def test_paste_rejects_stub():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_paste_patch(stub)
+def test_ood_metrics_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        ood_metrics(np.array([]), np.array([0.5]))
+    with pytest.raises(ValueError, match="NaN"):
+        ood_metrics(np.array([0.5, np.nan]), np.array([0.5]))
+    with pytest.raises(ValueError, match="1-D"):
+        ood_metrics(np.zeros((2, 2)), np.array([0.5]))
 
 
-def _paste_in_place(target, source, src_yx, dst_yx, size_hw, contrast, brightness):
-    (sy, sx), (dy, dx), (h, w) = src_yx, dst_yx, size_hw
-    patch = source[:, sy:sy + h, sx:sx + w]
-    m = patch.mean()
-    target[:, dy:dy + h, dx:dx + w] = ((patch - m) * contrast + m + brightness).clamp(0, 1)
-    mask = torch.zeros(target.shape[1:], dtype=torch.bool)
-    mask[dy:dy + h, dx:dx + w] = True
-    return target, mask
+def test_trivial_detectors():
+    x_train, x = torch.rand(20, 1, 8, 8), torch.rand(10, 1, 8, 8)
+    s_in = constant_scores(x)
+    assert ood_metrics(s_in, constant_scores(x)) == {"auroc": 0.5, "fpr95": 1.0}
+    r = random_scores(x, seed=1)
+    assert r.shape == (10,) and np.array_equal(r, random_scores(x, seed=1))
+    assert not np.array_equal(r, random_scores(x, seed=2))
+    assert intensity_scores(x_train, x).shape == (10,) and (intensity_scores(x_train, x) <= 0).all()
+    nn_in = nearest_neighbour_scores(x_train, x_train)
+    assert np.allclose(nn_in, 0)    # every training image is its own nearest neighbour
+    assert (nearest_neighbour_scores(x_train, x) < 0).all()
+    with pytest.raises(TypeError):
+        intensity_scores(x_train, x.numpy())
+    with pytest.raises(ValueError, match="same image shape"):
+        nearest_neighbour_scores(x_train, torch.rand(3, 1, 4, 4))
 
 
-def _paste_mask_at_source(target, source, src_yx, dst_yx, size_hw, contrast, brightness):
-    out, _ = _reference_paste_patch(target, source, src_yx, dst_yx, size_hw, contrast, brightness)
-    (sy, sx), (h, w) = src_yx, size_hw
-    mask = torch.zeros(target.shape[1:], dtype=torch.bool)
-    mask[sy:sy + h, sx:sx + w] = True
-    return out, mask
+def test_paste_patch_reference():
+    target, source = torch.zeros(1, 6, 6), torch.linspace(0, 1, 36).reshape(1, 6, 6)
+    before = target.clone()
+    out, mask = paste_patch(target, source, (0, 0), (2, 3), (2, 3), 1.0, 0.0)
+    assert torch.equal(target, before)
+    assert mask.dtype == torch.bool and int(mask.sum()) == 6 and bool(mask[2:4, 3:6].all())
+    assert torch.allclose(out[0, 2:4, 3:6], source[0, 0:2, 0:3])
+    out, _ = paste_patch(target, source, (0, 0), (2, 3), (2, 3), 0.0, 0.0)   # contrast 0: the patch mean
+    assert torch.allclose(out[0, 2:4, 3:6], source[0, 0:2, 0:3].mean().expand(2, 3))
 
 
-def _paste_contrast_about_zero(target, source, src_yx, dst_yx, size_hw, contrast, brightness):
-    (sy, sx), (dy, dx), (h, w) = src_yx, dst_yx, size_hw
-    out = target.clone()
-    out[:, dy:dy + h, dx:dx + w] = (source[:, sy:sy + h, sx:sx + w] * contrast + brightness).clamp(0, 1)
-    mask = torch.zeros(target.shape[1:], dtype=torch.bool)
-    mask[dy:dy + h, dx:dx + w] = True
-    return out, mask
-
-
-def _paste_no_clamp(target, source, src_yx, dst_yx, size_hw, contrast, brightness):
-    (sy, sx), (dy, dx), (h, w) = src_yx, dst_yx, size_hw
-    patch = source[:, sy:sy + h, sx:sx + w]
-    m = patch.mean()
-    out = target.clone()
-    out[:, dy:dy + h, dx:dx + w] = (patch - m) * contrast + m + brightness
-    mask = torch.zeros(target.shape[1:], dtype=torch.bool)
-    mask[dy:dy + h, dx:dx + w] = True
-    return out, mask
-
-
-def _paste_swapped_xy(target, source, src_yx, dst_yx, size_hw, contrast, brightness):
-    return _reference_paste_patch(target, source, src_yx[::-1], dst_yx[::-1], size_hw[::-1], contrast, brightness)
-
-
-def _paste_float_mask(*args):
-    out, mask = _reference_paste_patch(*args)
-    return out, mask.float()
-
-
-def _paste_from_target(target, source, *rest):
-    return _reference_paste_patch(target, target, *rest)
-
-
-@pytest.mark.parametrize("wrong, message", [
-    (_paste_in_place, "in place"),
-    (_paste_mask_at_source, "mask is wrong"),
-    (_paste_contrast_about_zero, "case"),
-    (_paste_no_clamp, "clamp"),
-    (_paste_swapped_xy, "case"),
-    (_paste_float_mask, "bool"),
-    (_paste_from_target, "case"),
-    (lambda *a: _reference_paste_patch(*a)[0], "case"),
+@pytest.mark.parametrize("args, err, match", [
+    (((0, 0), (5, 5), (2, 2), 1.0, 0.0), ValueError, "does not fit"),
+    (((0, 0), (0, 0), (0, 2), 1.0, 0.0), ValueError, "positive"),
+    (((0.5, 0), (0, 0), (2, 2), 1.0, 0.0), TypeError, "pair of ints"),
+    (((0, 0), (0, 0), (2, 2), "1", 0.0), TypeError, "contrast"),
+    (((0, 0), (0, 0), (2, 2), 1.0, float("nan")), TypeError, "brightness"),
 ])
-def test_paste_rejects_typical_mistakes(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        check_paste_patch(wrong)
+def test_paste_patch_bad_input(args, err, match):
+    with pytest.raises(err, match=match):
+        paste_patch(torch.zeros(1, 6, 6), torch.zeros(1, 6, 6), *args)
+    with pytest.raises(ValueError, match="same shape"):
+        paste_patch(torch.zeros(1, 6, 6), torch.zeros(1, 6, 5), (0, 0), (0, 0), (2, 2), 1.0, 0.0)
 
 
-# ---------------------------------------------------------------------------------------------
-# check_smooth_map
-# ---------------------------------------------------------------------------------------------
-
-def test_smooth_reference_passes(capsys):
-    check_smooth_map(_reference_smooth_map)
-    assert "all 5 check cases passed" in capsys.readouterr().out
-
-
-def test_smooth_scipy_equivalent_passes():
+def test_smooth_maps_keeps_mass_shape_and_borders():
+    maps = torch.rand(4, 32, 32)
+    out = smooth_maps(maps, 2.0)
+    assert out.shape == maps.shape
+    flat = torch.full((1, 16, 16), 0.3)
+    assert torch.allclose(smooth_maps(flat, 1.5), flat)   # reflect padding: borders are not darkened
+    assert torch.equal(smooth_maps(maps, 0), maps) and smooth_maps(maps, 0) is not maps
+    # the same numbers as scipy's gaussian_filter with mode="mirror" (torch's "reflect") and truncate=3
     from scipy.ndimage import gaussian_filter
 
-    def smooth_scipy(maps, sigma):
-        if sigma == 0:
-            return maps.clone()
-        out = gaussian_filter(maps.numpy(), sigma=(0, sigma, sigma), mode="mirror", truncate=3.0)
-        return torch.from_numpy(out)
-
-    check_smooth_map(smooth_scipy)
+    ref = gaussian_filter(maps.double().numpy(), sigma=(0, 1.5, 1.5), mode="mirror", truncate=3.0)
+    assert np.allclose(smooth_maps(maps.double(), 1.5).numpy(), ref, atol=1e-10)
 
 
-def test_smooth_rejects_stub():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        check_smooth_map(stub)
-
-
-def _kernel(sigma, radius=None, normalise=True):
-    r = int(3 * sigma + 0.5) if radius is None else radius
-    k = torch.arange(-r, r + 1, dtype=torch.float32)
-    w = torch.exp(-k**2 / (2 * sigma**2))
-    return w / w.sum() if normalise else w
-
-
-def _smooth_with(maps, sigma, pad="reflect", normalise=True, radius=None, valid=False, axes=2):
-    if sigma == 0:
-        return maps.clone()
-    k = _kernel(sigma, radius, normalise)
-    r = (len(k) - 1) // 2
-    x = maps[:, None]
-    if not valid:
-        x = F.pad(x, (r, r, r, r), mode=pad) if pad != "zeros" else F.pad(x, (r, r, r, r))
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    if axes == 2:
-        x = F.conv2d(x, k.view(1, 1, -1, 1))
-    else:
-        x = x[:, :, r:-r] if not valid else x
-    return x[:, 0]
-
-
-def _smooth_over_batch(maps, sigma):
-    if sigma == 0:
-        return maps.clone()
-    out = _reference_smooth_map(maps, sigma)
-    return out * 0.5 + out.mean(0, keepdim=True) * 0.5
-
-
-@pytest.mark.parametrize("wrong, message", [
-    (lambda m, s: _smooth_with(m, s, valid=True), "shape"),          # no padding: the map shrinks
-    (lambda m, s: _smooth_with(m, s, pad="zeros"), "case"),          # zero padding darkens borders
-    (lambda m, s: _smooth_with(m, s, normalise=False), "normalised"),  # kernel does not sum to 1
-    (lambda m, s: _smooth_with(m, s, radius=max(1, int(s))), "case"),  # sigma used as the radius
-    (lambda m, s: _smooth_with(m, s, pad="replicate"), "case"),      # edge replicated, not reflected
-    (lambda m, s: _smooth_with(m, s, axes=1), "case"),               # only along one axis
-    (_smooth_over_batch, "case"),                                    # mixes maps of the batch
-    (lambda m, s: m, "case"),                                        # no smoothing
-])
-def test_smooth_rejects_typical_mistakes(wrong, message):
-    with pytest.raises(CheckFailed, match=message):
-        check_smooth_map(wrong)
-
-
-def test_smooth_reference_keeps_mass_and_shape():
-    maps = torch.rand(4, 32, 32)
-    out = _reference_smooth_map(maps, 2.0)
-    assert out.shape == maps.shape
-    assert torch.allclose(_reference_smooth_map(torch.full((1, 16, 16), 0.3), 1.5), torch.full((1, 16, 16), 0.3))
+def test_smooth_maps_bad_input():
+    with pytest.raises(ValueError, match="sigma"):
+        smooth_maps(torch.rand(1, 8, 8), -1.0)
+    with pytest.raises(ValueError, match="too large"):
+        smooth_maps(torch.rand(1, 8, 8), 4.0)
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        smooth_maps(torch.rand(8, 8), 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,7 +203,7 @@ def test_defect_test_set_layout():
 def test_synthetic_anomalies_with_reference_paste():
     g = torch.Generator().manual_seed(0)
     x = A.weave_textures(8, seed=0)
-    xa, ma = A.synthetic_anomalies(x, _reference_paste_patch, g)
+    xa, ma = A.synthetic_anomalies(x, paste_patch, g)
     assert xa.shape == x.shape and ma.shape == (8, 1, 32, 32)
     area = ma.flatten(1).sum(1)
     lo, hi = A.PASTE_SIZE
@@ -427,7 +244,7 @@ def test_synthetic_anomalies_with_the_stub_says_not_implemented():
 
 
 def test_train_localiser_smoke_and_maps():
-    model, losses = A.train_localiser(_reference_paste_patch, seed=0, steps=3, batch_size=8, progress=False)
+    model, losses = A.train_localiser(paste_patch, seed=0, steps=3, batch_size=8, progress=False)
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     ds = A.defect_test_set(n_normal=4, n_per_type=2, seed=3)
     maps = A.anomaly_maps(model, ds.images)
@@ -437,7 +254,7 @@ def test_train_localiser_smoke_and_maps():
     per = A.per_type_image_auroc(maps, ds.kinds)
     assert set(per) == set(A.DEFECT_TYPES)
     with pytest.raises(ValueError, match="steps"):
-        A.train_localiser(_reference_paste_patch, steps=0)
+        A.train_localiser(paste_patch, steps=0)
 
 
 def test_localisation_net_rejects_odd_input():
@@ -494,7 +311,7 @@ def test_detection_figure_changes_with_every_knob():
     raw = torch.zeros(32, 32)
     raw[ds.masks[1]] = 0.8
     raw = raw + 0.3 * torch.rand(32, 32, generator=torch.Generator().manual_seed(0))
-    base = dict(image=ds.images[1], mask=ds.masks[1], raw_map=raw, smooth=_reference_smooth_map)
+    base = dict(image=ds.images[1], mask=ds.masks[1], raw_map=raw, smooth=smooth_maps)
     a = _figure_pixels(A.detection_figure(sigma=0.0, threshold=0.5, **base))
     b = _figure_pixels(A.detection_figure(sigma=1.5, threshold=0.5, **base))
     c = _figure_pixels(A.detection_figure(sigma=0.0, threshold=0.2, **base))
@@ -531,3 +348,80 @@ def test_digit_ood_sets():
         digit_ood_sets(in_classes=tuple(range(10)))
     with pytest.raises(ValueError, match="severity"):
         digit_ood_sets(severity=6)
+
+
+def test_receptive_field_and_cell_logits():
+    from utils.models import count_parameters
+
+    net = A.LocalisationNet()
+    # 3x3 (+2), stride-2 3x3 (+2), 3x3 at stride 2 (+4), dilated 3x3 at stride 2 (+8), 1x1: 17 pixels
+    assert A.receptive_field(net) == 17
+    assert count_parameters(net) > 0
+    x = A.weave_textures(2, seed=0)
+    assert net.cell_logits(x).shape == (2, 1, 16, 16)
+    assert A.receptive_field(nn.Sequential(nn.Conv2d(1, 1, 5), nn.ReLU(), nn.Conv2d(1, 1, 3, stride=2))) == 7
+
+
+def test_anomaly_maps_upsampling_modes():
+    net = A.LocalisationNet()
+    x = A.weave_textures(3, seed=0)
+    near, bil = A.anomaly_maps(net, x), A.anomaly_maps(net, x, upsample="bilinear")
+    assert near.shape == bil.shape == (3, 32, 32)
+    assert torch.equal(near[:, 0::2, 0::2], near[:, 1::2, 1::2])   # nearest: each cell repeated over 2x2 pixels
+    assert not torch.equal(near, bil)
+    with pytest.raises(ValueError, match="upsample"):
+        A.anomaly_maps(net, x, upsample="cubic")
+
+
+def test_baseline_maps():
+    normal = A.weave_textures(20, seed=3)
+    ds = A.defect_test_set(n_normal=10, n_per_type=5, seed=4)
+    r = A.random_maps(len(ds), seed=0)
+    assert r.shape == (len(ds), 32, 32) and torch.equal(r, A.random_maps(len(ds), seed=0))
+    for maps in (A.intensity_maps(ds.images, normal), A.local_statistics_maps(ds.images, normal)):
+        assert maps.shape == (len(ds), 32, 32) and bool(torch.isfinite(maps).all()) and float(maps.min()) >= 0
+        assert 0 <= A.pixel_auroc(maps, ds.masks) <= 1
+    with pytest.raises(ValueError, match="odd"):
+        A.local_statistics_maps(ds.images, normal, window=8)
+    with pytest.raises(ValueError, match="shape"):
+        A.intensity_maps(ds.images[:, 0], normal)
+
+
+def test_per_type_pixel_auroc():
+    ds = A.defect_test_set(n_normal=4, n_per_type=3, seed=7)
+    perfect = ds.masks.float()
+    per = A.per_type_pixel_auroc(perfect, ds.masks, ds.kinds)
+    assert set(per) == set(A.DEFECT_TYPES) and all(v == 1.0 for v in per.values())
+    with pytest.raises(ValueError, match="one entry per map"):
+        A.per_type_pixel_auroc(perfect, ds.masks, ds.kinds[:-1])
+
+
+def test_pixel_auroc_agrees_with_sklearn_including_ties():
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(11)
+    coarse = (torch.rand(30, 8, 8, generator=g) * 20).round() / 20          # many exact ties, as blocky maps have
+    maps = torch.repeat_interleave(torch.repeat_interleave(coarse, 2, 1), 2, 2)
+    masks = torch.rand(30, 16, 16, generator=g) < 0.1 + 0.5 * maps           # informative, not perfect
+    want = roc_auc_score(masks.reshape(-1).numpy(), maps.reshape(-1).double().numpy())
+    assert A.pixel_auroc(maps, masks) == pytest.approx(want, abs=1e-12)
+    kinds = ["normal"] * 10 + ["scratch"] * 10 + ["hole"] * 10
+    per = A.per_type_pixel_auroc(maps, masks, kinds)
+    for k in ("scratch", "hole"):
+        sel = torch.tensor([c in ("normal", k) for c in kinds])
+        assert per[k] == pytest.approx(roc_auc_score(masks[sel].reshape(-1).numpy(),
+                                                     maps[sel].reshape(-1).double().numpy()), abs=1e-12)
+
+
+def test_cell_loss_equals_the_per_pixel_loss_of_the_upsampled_map():
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(5, 1, 8, 8, generator=g, requires_grad=True)
+    masks = (torch.rand(5, 1, 16, 16, generator=g) > 0.7).float()
+    per_pixel = F.binary_cross_entropy_with_logits(F.interpolate(z, scale_factor=2, mode="nearest"), masks)
+    per_cell = A.cell_loss(z, masks)
+    assert float(per_cell) == pytest.approx(float(per_pixel), rel=1e-6)
+    g1, = torch.autograd.grad(per_pixel, z)
+    g2, = torch.autograd.grad(per_cell, z)
+    assert torch.allclose(g1, g2, atol=1e-7)

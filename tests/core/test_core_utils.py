@@ -134,3 +134,27 @@ def test_explorer_rerenders_on_change():
     assert seen[-2:] == [(0.5, "fgsm"), (0.5, "pgd")]
     with pytest.raises(ValueError):
         explorer(render, {})
+
+
+def test_train_gives_the_same_weights_as_the_default_adam_loop():
+    # utils.training uses Adam(foreach=True) for speed; it must not change a single number of any lesson.
+    import torch
+
+    from utils import training
+    from utils.models import mlp
+
+    x = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 3, (200,), generator=torch.Generator().manual_seed(1))
+
+    def weights(foreach):
+        original = torch.optim.Adam
+        training.torch.optim.Adam = lambda *a, **k: original(*a, **{**k, "foreach": foreach})
+        try:
+            torch.manual_seed(0)
+            model = mlp(16, (32,), n_classes=3)
+            training.train(model, x, y, epochs=3, batch_size=32, weight_decay=1e-4, progress=False)
+        finally:
+            training.torch.optim.Adam = original
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(weights(True), weights(False))

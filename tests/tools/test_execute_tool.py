@@ -64,3 +64,38 @@ def test_execute_measures_the_kernels_cpu_time(tmp_path):
     r = execute(path, timeout=120)
     assert not r.errors
     assert r.cpu_seconds is not None and 1.0 <= r.cpu_seconds < r.seconds, (r.cpu_seconds, r.seconds)
+
+
+def test_a_timeout_is_an_error_even_where_stubs_may_fail(tmp_path):
+    # A course notebook allows NotImplementedError; a cell that hangs must still fail the run, not hide behind it.
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("raise NotImplementedError('stub')"),
+                nbformat.v4.new_code_cell("import time\ntime.sleep(30)")]
+    path = tmp_path / "hang.ipynb"
+    nbformat.write(nb, str(path))
+    r = execute(path, allow_errors=True, timeout=3)
+    names = [e[1] for e in r.errors]
+    # nbclient either interrupts the cell (KeyboardInterrupt in its outputs) or gives up (CellTimeoutError)
+    assert names[0] == "NotImplementedError" and {"KeyboardInterrupt", "CellTimeoutError"} & set(names), r.errors
+    assert "ERROR" in format_results([r], course=True)
+
+
+def test_kernels_use_unix_sockets_not_tcp_ports(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
+                                          "print(IPKernelApp.instance().transport)")]
+    path = tmp_path / "ipc.ipynb"
+    nbformat.write(nb, str(path))
+    r = execute(path, timeout=120)
+    assert not r.errors and r.nb.cells[0].outputs[0].text.strip() == "ipc"
+
+
+def test_a_dead_kernel_is_an_error_even_where_stubs_may_fail(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("raise NotImplementedError('stub')"),
+                nbformat.v4.new_code_cell("import os\nos._exit(1)")]
+    path = tmp_path / "dies.ipynb"
+    nbformat.write(nb, str(path))
+    r = execute(path, allow_errors=True, timeout=60)
+    assert r.errors[0][1] == "NotImplementedError" and len(r.errors) == 2, r.errors
+    assert "ERROR" in format_results([r], course=True)

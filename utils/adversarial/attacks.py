@@ -11,6 +11,8 @@ Contents
 fgsm, pgd                    one-step and iterated L-inf attacks (random start, projection, clamping).
 robust_accuracy              accuracy under an attack, batched; worst case over restarts.
 worst_case_accuracy          per-example worst case over several attacks (evaluation hygiene).
+effort_curve, effort_rises   the "more effort never helps the model" sanity check, on final iterates with fresh
+                             random starts, so that a broken attack can fail it; buggy_pgd, two broken attacks.
 compose_pyramid, pyramid_attack, pyramid_at_loss
                              multi-scale ("pyramid") perturbations of Herrmann et al. (CVPR 2022).
 madry_at_loss                the PGD adversarial-training loss of Madry et al. (ICLR 2018).
@@ -21,6 +23,7 @@ explore_epsilon, render_explorer
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -41,6 +44,10 @@ __all__ = [
     "robust_accuracy",
     "correct_under_attack",
     "worst_case_accuracy",
+    "last_iterate_pgd",
+    "effort_curve",
+    "effort_rises",
+    "buggy_pgd",
     "compose_pyramid",
     "pyramid_attack",
     "pyramid_budget",
@@ -283,37 +290,139 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
 
 
 def worst_case_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                        attacks: Sequence[Mapping], batch_size: int = 512) -> float:
-    """Accuracy where an example counts only if it survives **every** attack in ``attacks``.
+                        attacks: Sequence[Mapping | Callable], batch_size: int = 512) -> float:
+    """Accuracy where an example counts only if it is correct on the clean input and survives **every** attack.
 
-    Each entry is a dict of keyword arguments for :func:`correct_under_attack`, e.g.
-    ``[{"attack": "fgsm"}, {"attack": "pgd", "steps": 50, "restarts": 5}]``.
+    Each entry is either a dict of keyword arguments for :func:`correct_under_attack`, e.g.
+    ``[{"attack": "fgsm"}, {"attack": "pgd", "steps": 50, "restarts": 5}]``, or a function
+    ``attack(model, x, y) -> x_adv`` (the form of the lesson's exercise); every attack starts from the clean ``x``,
+    and its output must stay within ``eps`` of it.
     """
     if not attacks:
         raise ValueError("worst_case_accuracy needs at least one attack")
     ok = torch.ones(len(x), dtype=torch.bool, device=x.device)
     for spec in attacks:
+        if callable(spec):
+            ok &= correct_under_attack(model, x, y, eps, lambda m, xb, yb, _eps, fn=spec: fn(m, xb, yb), batch_size)
+            continue
         spec = dict(spec)
         ok &= correct_under_attack(model, x, y, eps, spec.pop("attack", "pgd"), batch_size, **spec)
     return ok.float().mean().item()
+
+
+def last_iterate_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+                     generator: torch.Generator | None = None, alpha: float | None = None) -> torch.Tensor:
+    """The final iterate of one PGD run from a random start (what :func:`effort_curve` measures by default)."""
+    return pgd(model, x, y, eps, alpha=alpha, steps=steps, generator=generator, keep_best=False)
+
+
+BUGS = ("sign flipped", "sign forgotten")
+
+
+def buggy_pgd(bug: str, alpha: float) -> Callable:
+    """A PGD with one deliberate one-character bug, for the lesson's evaluation-hygiene check (never for reporting).
+
+    ``"sign flipped"`` steps DOWN the loss (``- alpha * sign(grad)``); ``"sign forgotten"`` steps along the raw
+    gradient (``+ alpha * grad``, whose entries are tiny). Returns ``attack(model, x, y, eps, steps, generator)`` in
+    the form :func:`effort_curve` takes: a random start in the ball, ``steps`` steps, the final iterate.
+    """
+    if bug not in BUGS:
+        raise ValueError(f"unknown bug {bug!r}; choose one of {BUGS}")
+    alpha = _check_number(alpha, "alpha", positive=True)
+
+    def attack(model, x, y, eps, steps, generator=None):
+        eps = validate_attack_inputs(model, x, y, eps, "buggy_pgd")
+        noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is not None else x.device)
+        x_adv = (x + (2 * noise.to(x.device) - 1) * eps).clamp(0.0, 1.0)
+        with _frozen(model):
+            for _ in range(steps):
+                g = _input_grad(model, x_adv, y)
+                step = -g.sign() if bug == "sign flipped" else g / len(x)  # the mean loss's gradient
+                x_adv = project_linf(x_adv + alpha * step, x, eps).detach()
+        return x_adv
+
+    return attack
+
+
+def effort_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+                 budgets: Sequence[tuple[int, int]], attack: Callable | None = None, alpha: float | None = None,
+                 seed: int = 0, return_runs: bool = False) -> list[float] | tuple[list[float], list[list[float]]]:
+    """Accuracy under an attack's FINAL iterate for each ``(steps, restarts)`` budget: the data for the sanity check
+    "more attack effort never helps the model" that an attack can actually fail.
+
+    ``attack(model, x, y, eps, steps, generator) -> x_adv`` (default: :func:`last_iterate_pgd` with step ``alpha``)
+    is run ``restarts`` times per budget, each run with its own random start: budget ``b`` uses the generators
+    seeded ``seed + 1000 * b + r``, so no budget reuses another's start and a longer run does not contain a
+    shorter one. An example counts as broken if any restart's output fools the model; clean mistakes count as
+    broken. Unlike :func:`pgd` (which keeps any fooling iterate and reuses its start, so its accuracy cannot rise
+    with effort by construction), these numbers can rise. With ``return_runs`` it also returns, per budget, the
+    accuracy of each restart alone: their spread is the noise of the random start.
+    """
+    validate_attack_inputs(model, x, y, eps, "effort_curve")
+    if attack is None:
+        def attack(m, xb, yb, e, steps, generator):
+            return last_iterate_pgd(m, xb, yb, e, steps, generator, alpha)
+    with torch.no_grad():
+        clean = model(x).argmax(1) == y
+    accs, runs = [], []
+    for b, (steps, restarts) in enumerate(budgets):
+        _check_int(steps, "steps")
+        ok, single = clean.clone(), []
+        for r in range(_check_int(restarts, "restarts")):
+            g = torch.Generator().manual_seed(seed + 1000 * b + r)
+            xa = attack(model, x, y, eps, steps, g)
+            if (xa - x).abs().max() > eps + 1e-5 or xa.min() < -1e-6 or xa.max() > 1 + 1e-6:
+                raise ValueError("effort_curve: the attack left the eps-ball or the pixel range [0, 1]")
+            with torch.no_grad():
+                now = clean & (model(xa.detach()).argmax(1) == y)
+            ok &= now
+            single.append(now.float().mean().item())
+        accs.append(ok.float().mean().item())
+        runs.append(single)
+    return (accs, runs) if return_runs else accs
+
+
+def effort_rises(accs: Sequence[float], tolerance: float) -> list[int]:
+    """Indices ``i`` where ``accs[i]`` exceeds the lowest accuracy at any smaller budget by more than ``tolerance``:
+    the places where more effort helped the model, which a working attack does not allow beyond noise."""
+    rises, best = [], math.inf
+    for i, a in enumerate(accs):
+        if a > best + tolerance:
+            rises.append(i)
+        best = min(best, a)
+    return rises
 
 
 # ---------------------------------------------------------------------------------------------
 # Pyramid perturbations (Herrmann et al. 2022)
 # ---------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=32)
+def _upsampling_matrix(shapes: tuple[tuple[int, int], ...], size: tuple[int, int]) -> torch.Tensor:
+    """A 0/1 matrix (sum of s_h * s_w, H * W): row j of block k copies value j of a (s_h, s_w) delta onto its
+    nearest-neighbour block of the (H, W) image (the same indices as ``F.interpolate(mode="nearest")``)."""
+    h, w = size
+    blocks = []
+    for sh, sw in shapes:
+        rows = (torch.arange(h) * sh // h)[:, None] * sw + (torch.arange(w) * sw // w)[None, :]  # (H, W) -> source
+        m = torch.zeros(sh * sw, h * w)
+        m[rows.reshape(-1), torch.arange(h * w)] = 1.0
+        blocks.append(m)
+    return torch.cat(blocks, 0)
+
+
 def compose_pyramid(deltas: Sequence[torch.Tensor], size: int | tuple[int, int]) -> torch.Tensor:
     """Sum of per-scale perturbations, each upsampled (nearest neighbour) to ``size``.
 
     ``deltas[k]`` has shape (N, C, s_k, s_k): one value per block of the image at scale k, so a
     1x1 delta shifts the whole image, a 2x2 delta shifts each quadrant, and an 8x8 delta on an 8x8
-    image is an ordinary per-pixel perturbation.
+    image is an ordinary per-pixel perturbation. (The coarse scales are upsampled together by one
+    matrix product, which is several times faster than one interpolation per scale.)
     """
     if not deltas:
         raise ValueError("compose_pyramid needs at least one scale")
     size = (size, size) if isinstance(size, int) else tuple(size)
     first = deltas[0]
-    total = None
     for k, d in enumerate(deltas):
         if not isinstance(d, torch.Tensor) or d.dim() != 4:
             raise ValueError(f"deltas[{k}] must be a 4-D tensor (N, C, s, s), got "
@@ -323,7 +432,16 @@ def compose_pyramid(deltas: Sequence[torch.Tensor], size: int | tuple[int, int])
                              f"deltas[0] has {tuple(first.shape[:2])}")
         if d.shape[-2] > size[0] or d.shape[-1] > size[1]:
             raise ValueError(f"deltas[{k}] is {tuple(d.shape[-2:])}, larger than the image {size}")
-        up = F.interpolate(d, size=size, mode="nearest")
+    n, c = first.shape[:2]
+    total = None
+    for d in deltas:  # full-resolution deltas need no upsampling
+        if tuple(d.shape[-2:]) == size:
+            total = d if total is None else total + d
+    coarse = [d for d in deltas if tuple(d.shape[-2:]) != size]
+    if coarse:
+        u = _upsampling_matrix(tuple(tuple(d.shape[-2:]) for d in coarse), size).to(first.device, first.dtype)
+        flat = torch.cat([d.reshape(n, c, -1) for d in coarse], 2)
+        up = (flat @ u).reshape(n, c, *size)
         total = up if total is None else total + up
     return total
 

@@ -1,13 +1,16 @@
-"""Checks for lesson 01 (adversarial training): projection, FGSM, PGD, the Madry training loss,
-worst-case robust accuracy, and the pyramid attack.
+"""Checks for lesson 01 (adversarial training): projection, FGSM, PGD, the Madry training loss, worst-case robust
+accuracy, and the pyramid attack.
 
-Every check runs the learner's function on a small, fixed model and a batch of real digits (many
-pixels are exactly 0 or 1, so forgetting to clamp to [0, 1] shows), and compares it with the
-private reference implementations below.
+Every check runs the learner's function on a small fixed model and a batch of real digits (many pixels are exactly
+0 or 1, so forgetting to clamp to [0, 1] shows) and compares it with the course's one trusted implementation in
+:mod:`utils.adversarial.attacks`. Before comparing values, a check looks for the typical mistakes in a fixed order
+(the pixel range, the eps-ball, the direction of the step, the random start, ...) and names the first it finds, so
+the message says what to fix. Each case is bounded in time (``timeout_s``).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 
@@ -16,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.adversarial.attacks import compose_pyramid
-from utils.checks import Case, CheckFailed, _friendly, expect, run_check
+from utils.adversarial import attacks as trusted
+from utils.checks import Case, assert_close, expect, run_check
 
 __all__ = [
-    "require",
+    "CASE_SECONDS",
     "check_project_linf",
     "check_fgsm",
     "check_pgd",
@@ -29,36 +32,11 @@ __all__ = [
     "check_pyramid_attack",
 ]
 
-
-# ---------------------------------------------------------------------------------------------
-# Which exercises have passed their check in this session
-# ---------------------------------------------------------------------------------------------
-
-_PASSED: set[str] = set()
-
-
-def _run_tracked(name: str, fn: Callable, cases, **kwargs) -> None:
-    """``run_check`` that records a pass for :func:`require`; a failing re-run withdraws an earlier pass."""
-    _PASSED.discard(name)
-    run_check(name, fn, cases, **kwargs)
-    _PASSED.add(name)
-
-
-def require(*names: str) -> None:
-    """Raise a friendly ``NotImplementedError`` unless the checks of the exercises ``names`` have passed.
-
-    Stricter than ``need`` (which only rejects missing names and unchanged stubs): a function that was
-    edited but still fails its check does not count, so later results are never built on a wrong attack.
-    """
-    missing = [n for n in names if n not in _PASSED]
-    if missing:
-        msg = (f"This cell uses {', '.join(f'`{n}`' for n in missing)}, whose exercise check has not passed yet in "
-               f"this session. Finish that exercise, run its cell until it prints ✓, then run this cell again.")
-        raise _friendly(NotImplementedError(msg), "⏳ " + msg)
+CASE_SECONDS = 10.0  # the trusted attacks answer every case in milliseconds
 
 
 # ---------------------------------------------------------------------------------------------
-# Fixtures: a fixed toy model and a batch of digits
+# Fixtures: fixed toy models and a batch of digits
 # ---------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
@@ -73,14 +51,23 @@ def _digits(n: int = 24) -> torch.Tensor:
     return torch.from_numpy(_all_digits()[:n].copy()).reshape(-1, 1, 8, 8)
 
 
-def _toy_model(seed: int = 0) -> nn.Module:
-    """A 64-32-10 ReLU MLP with fixed random weights, in eval mode (a fresh copy on every call)."""
+def _toy_model(seed: int = 0, batch_norm: bool = False) -> nn.Module:
+    """A 64-32-10 ReLU MLP with fixed random weights (optionally with batch-norm), in eval mode; a fresh copy."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():  # nn.Linear's own initialisation draws from the global generator
-        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        hidden = [nn.Linear(64, 32)] + ([nn.BatchNorm1d(32)] if batch_norm else [])
+        model = nn.Sequential(nn.Flatten(), *hidden, nn.ReLU(), nn.Linear(32, 10))
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * (0.5 if p.dim() > 1 else 0.1))
+        if batch_norm:
+            bn = model[2]
+            bn.weight.fill_(1.0)
+            bn.bias.zero_()
+            h = model[1](_digits(64).flatten(1))  # running statistics that match the data
+            bn.running_mean.copy_(h.mean(0))
+            bn.running_var.copy_(h.var(0))
+            bn.num_batches_tracked.zero_()
     return model.eval()
 
 
@@ -93,299 +80,569 @@ def _batch(n: int = 24, seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.T
     return model, x, y
 
 
-def _grad_sign(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.enable_grad():
-        x = x.detach().clone().requires_grad_(True)
-        loss = F.cross_entropy(model(x), y)
-        return torch.autograd.grad(loss, x)[0].sign()
-
-
-# ---------------------------------------------------------------------------------------------
-# References (private)
-# ---------------------------------------------------------------------------------------------
-
-def _reference_project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
-    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
-
-
-def _reference_fgsm(model, x, y, eps):
-    return (x + eps * _grad_sign(model, x, y)).clamp(0.0, 1.0).detach()
-
-
-def _reference_pgd(model, x, y, eps, alpha, steps, random_start=True):
-    x = x.detach()
-    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1) if random_start else x.clone()
-    for _ in range(steps):
-        x_adv = _reference_project_linf(x_adv + alpha * _grad_sign(model, x_adv, y), x, eps).detach()
-    return x_adv
-
-
-def _reference_madry_loss(model, x, y, eps, alpha, steps):
-    was = model.training
-    model.eval()
-    x_adv = _reference_pgd(model, x, y, eps, alpha, steps)
-    model.train(was)
-    return F.cross_entropy(model(x_adv), y)
-
-
-def _reference_worst_case_accuracy(model, x, y, attacks) -> float:
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
-        ok = model(x).argmax(1) == y
-    for attack in attacks:
-        x_adv = attack(model, x, y)
-        with torch.no_grad():
-            ok &= model(x_adv).argmax(1) == y
-    return ok.float().mean().item()
+        return F.cross_entropy(model(x), y).item()
 
 
-def _reference_pyramid_attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True):
-    n, c, h, w = x.shape
-    x = x.detach()
-    if random_start:
-        deltas = [torch.empty(n, c, s, s).uniform_(-e, e) for s, e in zip(scales, eps)]
-    else:
-        deltas = [torch.zeros(n, c, s, s) for s in scales]
-    for _ in range(steps):
-        ds = [d.clone().requires_grad_(True) for d in deltas]
-        x_adv = (x + compose_pyramid(ds, (h, w))).clamp(0, 1)
-        grads = torch.autograd.grad(F.cross_entropy(model(x_adv), y), ds)
-        deltas = [(d + alpha_frac * e * g.sign()).clamp(-e, e).detach() for d, g, e in zip(ds, grads, eps)]
-    return (x + compose_pyramid(deltas, (h, w))).clamp(0, 1).detach()
-
-
-# ---------------------------------------------------------------------------------------------
-# Validators shared by the attack checks
-# ---------------------------------------------------------------------------------------------
-
-def _as_images(got, like: torch.Tensor, name: str) -> torch.Tensor:
-    expect(got is not None, f"`{name}` returned None: did you forget `return x_adv`?")
-    expect(isinstance(got, torch.Tensor), f"`{name}` should return a tensor, got {type(got).__name__}")
-    expect(got.shape == like.shape, f"`{name}` returned shape {tuple(got.shape)}, expected {tuple(like.shape)} "
-                                    f"(the same shape as x)")
-    return got.detach()
-
-
-def _in_box(x_adv: torch.Tensor) -> None:
-    lo, hi = float(x_adv.min()), float(x_adv.max())
-    expect(lo >= -1e-6 and hi <= 1 + 1e-6,
-           f"the adversarial images leave the valid pixel range: min {lo:.3f}, max {hi:.3f}. "
-           f"Clamp to [0, 1] after every step.")
-
-
-def _in_ball(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
-    dist = float((x_adv - x).abs().max())
-    expect(dist <= eps + 1e-5, f"the perturbation is larger than eps: max |x_adv - x| = {dist:.4f} > eps = {eps}. "
-                               f"Project back onto the eps-ball after every step.")
-
-
-def _fooled(model, x_adv, y) -> float:
+def _fooled(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return (model(x_adv).argmax(1) != y).float().mean().item()
 
 
+def _grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        return torch.autograd.grad(F.cross_entropy(model(x), y), x)[0]
+
+
+def _same(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=0))
+
+
 # ---------------------------------------------------------------------------------------------
-# Checks
+# Diagnoses shared by the attack checks (each raises CheckFailed naming the mistake)
 # ---------------------------------------------------------------------------------------------
 
-def check_project_linf(project_linf: Callable) -> None:
+def _as_images(got, x: torch.Tensor, name: str) -> torch.Tensor:
+    expect(got is not None, f"`{name}` returned None: did you forget `return x_adv`?")
+    expect(isinstance(got, torch.Tensor), f"`{name}` should return a tensor of images, got {type(got).__name__}")
+    expect(got.shape == x.shape, f"`{name}` returned shape {tuple(got.shape)}, expected {tuple(x.shape)} "
+                                 f"(the same shape as x)")
+    expect(got.is_floating_point(), f"`{name}` returned dtype {got.dtype}; return float images like x")
+    expect(not got.requires_grad, f"`{name}` returned a tensor that still requires a gradient (it is attached to "
+                                  f"the attack's graph): return x_adv.detach()")
+    expect(bool(torch.isfinite(got).all()), f"`{name}` returned nan or inf values")
+    return got
+
+
+def _not_a_delta(got: torch.Tensor, x: torch.Tensor, expected: torch.Tensor | None, name: str,
+                 *deltas: torch.Tensor) -> None:
+    candidates = ([expected - x] if expected is not None else []) + list(deltas)
+    if any(not _same(d, torch.zeros_like(d)) and _same(got, d) for d in candidates):
+        expect(False, f"`{name}` returned the perturbation x_adv - x, not the adversarial images: add it to x")
+
+
+def _in_box(got: torch.Tensor) -> None:
+    lo, hi = float(got.min()), float(got.max())
+    expect(lo >= -1e-6 and hi <= 1 + 1e-6,
+           f"the images leave the pixel range [0, 1] (min {lo:.3f}, max {hi:.3f}): pixels are intensities in "
+           f"[0, 1], and the threat model only allows valid images. Clamp the result to [0, 1].")
+
+
+def _in_ball(got: torch.Tensor, x: torch.Tensor, eps: float, advice: str) -> None:
+    dist = float((got - x).abs().max())
+    expect(dist <= eps + 1e-5, f"the perturbation leaves the eps-ball: max |x_adv - x| = {dist:.4f} > eps = "
+                               f"{eps:g}. {advice}")
+
+
+def _loss_went_down(model, got, x, y, name: str) -> None:
+    before, after = _loss(model, x, y), _loss(model, got, y)
+    expect(after >= before, f"your `{name}` LOWERS the loss (cross-entropy {before:.3f} on x, {after:.3f} on "
+                            f"x_adv): an attacker steps UP the loss, along +sign(grad), not against it")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 1: projection
+# ---------------------------------------------------------------------------------------------
+
+def _diagnose_projection(got, x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
+    expected = trusted.project_linf(x_adv, x, eps)
+    got = _as_images(got, x, "project_linf")
+    _not_a_delta(got, x, expected, "project_linf", (x_adv - x).clamp(-eps, eps))
+    _in_box(got)
+    d, want = got - x, x_adv - x
+    if float(d.abs().max()) > eps + 1e-5:
+        expect(False, f"some pixels end further than eps from x (max |result - x| = {float(d.abs().max()):.3f}, "
+                      f"eps = {eps:g}): clip the DIFFERENCE x_adv - x to [-eps, eps] and add it back to x (clipping "
+                      f"x_adv itself to [-eps, eps] is not the ball around x)")
+    room_below = (want < -eps - 1e-3) & (x - eps > 1e-3)
+    if eps > 0 and room_below.any() and bool((d[room_below] > -1e-6).all()):
+        expect(False, "the result never goes below x, although x_adv does: the ball is two-sided, clip the "
+                      "difference to [-eps, eps], not to [0, eps]")
+    outside = (want.abs() > eps + 1e-3) & (x - eps > 1e-3) & (x + eps < 1 - 1e-3)
+    if outside.any() and eps > 0:
+        short = float(d[outside].abs().min())
+        if short < eps - 1e-4:
+            expect(False, f"pixels of x_adv that lie outside the ball should land on its boundary, |result - x| = "
+                          f"eps = {eps:g}, coordinate by coordinate; some stop at {short:.3f}. The L-inf projection "
+                          f"clips each pixel to [x - eps, x + eps]; rescaling the whole perturbation (the L2 "
+                          f"projection) or clipping to a smaller radius stops short.")
+    inside = (want.abs() < eps - 1e-4) & (x_adv > 1e-4) & (x_adv < 1 - 1e-4)
+    if inside.any() and not _same(got[inside], x_adv[inside]):
+        expect(False, "points already inside the ball (and inside [0, 1]) moved: the projection is the NEAREST point "
+                      "of the ball, so it leaves them where they are. Pushing every pixel to x + eps * sign(x_adv - "
+                      "x) is an FGSM-style step, not a projection.")
+    assert_close(got, expected, "the projected images", atol=1e-6)
+
+
+def check_project_linf(project_linf: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
     """``project_linf(x_adv, x, eps)``: the nearest point to ``x_adv`` within eps of ``x`` (L-inf) and in [0, 1]."""
     x = _digits(6)
     g = torch.Generator().manual_seed(3)
     far = x + torch.randn(x.shape, generator=g) * 0.5
     near = x + (torch.rand(x.shape, generator=g) - 0.5) * 0.1
+
+    def case(label, xa, xx, eps):
+        return Case(label, args=(xa, xx, eps), validate=lambda got: _diagnose_projection(got, xa, xx, eps))
+
     cases = [
-        Case("points far outside the ball, eps=0.1", args=(far, x, 0.1),
-             expected=_reference_project_linf(far, x, 0.1)),
-        Case("points already inside the ball (only [0, 1] clamping matters), eps=0.2", args=(near, x, 0.2),
-             expected=_reference_project_linf(near, x, 0.2)),
-        Case("eps=0 projects onto x itself", args=(far, x, 0.0), expected=x.clone()),
-        Case("a flat batch (N, 64), eps=0.3", args=(far.reshape(6, 64), x.reshape(6, 64), 0.3),
-             expected=_reference_project_linf(far, x, 0.3).reshape(6, 64)),
+        case("points far outside the ball, eps=0.1", far, x, 0.1),
+        case("points already inside the ball (only the [0, 1] clamp may change them), eps=0.2", near, x, 0.2),
+        case("eps=0 projects onto x itself", far, x, 0.0),
+        case("a flat batch (N, 64), eps=0.3", far.reshape(6, 64), x.reshape(6, 64), 0.3),
     ]
-    _run_tracked("project_linf", project_linf, cases,
-              hint="Clip the perturbation x_adv - x to [-eps, eps] (torch.clamp or torch.min/max with x - eps "
-                   "and x + eps), add it back to x, then clamp the result to [0, 1].")
+    run_check("project_linf", project_linf, cases, timeout_s=timeout_s,
+              hint="Two clips in a row: the perturbation to the ball, then the image to the pixel range.")
 
 
-def check_fgsm(fgsm: Callable) -> None:
-    """``fgsm(model, x, y, eps)`` must return ``clamp(x + eps * sign(grad_x CE(model(x), y)), 0, 1)``."""
+# ---------------------------------------------------------------------------------------------
+# Exercise 2: FGSM
+# ---------------------------------------------------------------------------------------------
+
+def _diagnose_fgsm(got, model, x, y, eps: float) -> None:
+    expected = trusted.fgsm(model, x, y, eps)
+    got = _as_images(got, x, "fgsm")
+    _not_a_delta(got, x, expected, "fgsm")
+    _in_box(got)
+    _in_ball(got, x, eps, "FGSM moves every pixel by exactly eps: eps * sign(grad).")
+    free = (expected > 1e-6) & (expected < 1 - 1e-6)  # pixels the clamp does not touch
+    if eps > 0 and free.any():
+        moved = (got - x).abs()[free]
+        if float(moved.median()) < 0.5 * eps:
+            expect(False, f"the pixels move by much less than eps (median {float(moved.median()):.4f}, eps = "
+                          f"{eps:g}): step by eps times the SIGN of the gradient, not by the raw gradient (whose "
+                          f"entries are tiny)")
+        step, want = torch.sign(got - x)[free], torch.sign(expected - x)[free]
+        agree = float((step == want).float().mean())
+        if agree < 0.2:
+            _loss_went_down(model, got, x, y, "fgsm")
+            expect(False, "the step points against the gradient sign: use x + eps * grad.sign()")
+        if agree < 0.999:
+            expect(False, f"the step agrees with the sign of the cross-entropy's input gradient on only "
+                          f"{agree:.0%} of the pixels: take the gradient of F.cross_entropy(model(x), y) with "
+                          f"respect to x, at x itself (not of another loss, and without a random start)")
+    assert_close(got, expected, "the FGSM images", atol=1e-6)
+
+
+def check_fgsm(fgsm: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
+    """``fgsm(model, x, y, eps)`` must return ``clamp(x + eps * sign(grad_x CE(model(x), y)), 0, 1)``, detached."""
     model, x, y = _batch(24)
+
+    def case(label, xx, eps):
+        return Case(label, args=(model, xx, y, eps), validate=lambda got: _diagnose_fgsm(got, model, xx, y, eps))
+
     cases = [
-        Case("24 digits, eps=0.1", args=(model, x, y, 0.1), expected=_reference_fgsm(model, x, y, 0.1), atol=1e-6),
-        Case("24 digits, eps=0.3 (many pixels hit 0 or 1)", args=(model, x, y, 0.3),
-             expected=_reference_fgsm(model, x, y, 0.3), atol=1e-6),
-        Case("eps=0 changes nothing", args=(model, x, y, 0.0), expected=x.clone(), atol=1e-6),
-        Case("a flat batch (N, 64)", args=(model, x.reshape(24, 64), y, 0.1),
-             expected=_reference_fgsm(model, x.reshape(24, 64), y, 0.1), atol=1e-6),
+        case("24 digits, eps=0.1", x, 0.1),
+        case("24 digits, eps=0.3 (many pixels hit 0 or 1)", x, 0.3),
+        case("eps=0 changes nothing", x, 0.0),
+        case("a flat batch (N, 64), eps=0.1", x.reshape(24, 64), 0.1),
     ]
-    _run_tracked("fgsm", fgsm, cases,
-              hint="Go *up* the loss: x + eps * grad.sign() (not minus), with the gradient of the cross-entropy "
-                   "with respect to the input x (x.requires_grad_(True), then torch.autograd.grad or .backward()), "
-                   "and clamp the result to [0, 1].")
+    run_check("fgsm", fgsm, cases, timeout_s=timeout_s,
+              hint="The gradient of the loss with respect to the INPUT tells each pixel which way raises the loss; "
+                   "FGSM moves every pixel by eps that way.")
 
 
-def check_pgd(pgd: Callable) -> None:
-    """``pgd(model, x, y, eps, alpha, steps, random_start=True)``: L-inf PGD returning the last iterate."""
+# ---------------------------------------------------------------------------------------------
+# Exercise 3: PGD
+# ---------------------------------------------------------------------------------------------
+
+_BALL_ADVICE = ("Project onto the eps-ball around the ORIGINAL x after every step (projecting around the previous "
+                "iterate, or not at all, lets the steps add up).")
+
+
+def _trusted_pgd_last(model, x, y, eps, alpha, steps, random_start=False, generator=None):
+    return trusted.pgd(model, x, y, eps, alpha=alpha, steps=steps, random_start=random_start,
+                       generator=generator, keep_best=False)
+
+
+def _diagnose_pgd_deterministic(pgd: Callable, got, model, x, y, eps, alpha, steps) -> None:
+    expected = _trusted_pgd_last(model, x, y, eps, alpha, steps)
+    got = _as_images(got, x, "pgd")
+    _not_a_delta(got, x, expected, "pgd")
+    _in_box(got)
+    _in_ball(got, x, eps, _BALL_ADVICE)
+    if _same(got, expected, 1e-6):
+        return
+    again = pgd(model, x.clone(), y.clone(), eps, alpha, steps, random_start=False)
+    if isinstance(again, torch.Tensor) and not _same(again.detach(), got, 1e-6):
+        expect(False, "with random_start=False two calls gave different results: start exactly at x when "
+                      "random_start is False (add noise only when it is True)")
+    _loss_went_down(model, got, x, y, "pgd")
+    if _same(got, trusted.fgsm(model, x, y, eps), 1e-6):
+        expect(False, "the result equals FGSM with step eps: every step used the gradient at the clean x. Recompute "
+                      "the gradient at the current iterate x_adv in each step.")
+    for k in (steps - 1, steps + 1):
+        if k >= 1 and _same(got, _trusted_pgd_last(model, x, y, eps, alpha, k), 1e-6):
+            expect(False, f"the result matches {k} steps of PGD, not {steps}: take exactly `steps` steps "
+                          f"(for _ in range(steps))")
+    if _same(got, _trusted_pgd_last(model, x, y, eps, eps, steps), 1e-6):
+        expect(False, "each step moved by eps instead of alpha: the step size is alpha")
+    assert_close(got, expected, "the PGD images", atol=1e-6)
+
+
+def _diagnose_random_start(got, x: torch.Tensor, eps: float) -> None:
+    got = _as_images(got, x, "pgd")
+    _in_box(got)
+    _in_ball(got, x, eps, _BALL_ADVICE)
+    interior = (x > eps + 0.01) & (x < 1 - eps - 0.01)  # pixels the [0, 1] clamp cannot touch
+    d = (got - x)[interior]
+    mean_abs, mean = float(d.abs().mean()), float(d.mean())
+    expect(mean_abs > 0.1 * eps, f"with random_start=True the result is almost x (mean |x_adv - x| = "
+                                 f"{mean_abs:.4f} after one tiny step): start from x plus uniform noise in the ball")
+    at_edge = float((d.abs() > eps - 1e-3).float().mean())
+    expect(at_edge < 0.1, f"the random start is not uniform inside the ball: after one tiny step {at_edge:.0%} of "
+                          f"the pixels sit on its boundary, where uniform noise puts almost none. Draw the noise "
+                          f"from U[-eps, eps] (torch.empty_like(x).uniform_(-eps, eps)); noise from a wider range, "
+                          f"or Gaussian noise, is cut off at the boundary by the projection.")
+    expect(abs(mean) < 0.2 * eps, f"the random start is one-sided (mean x_adv - x = {mean:.4f}): the noise must be "
+                                  f"symmetric, uniform in [-eps, eps], not in [0, eps]")
+    expect(float(d.std()) > 0.3 * eps, f"the random start moves the pixels alike (spread {float(d.std()):.4f}): "
+                                       f"draw independent noise for every pixel, with the shape of x")
+    expect(abs(mean_abs - eps / 2) < 0.15 * eps, f"mean |x_adv - x| is {mean_abs:.4f} after one tiny step; uniform "
+                                                 f"noise in [-eps, eps] gives about eps/2 = {eps / 2:.3f}")
+
+
+def check_pgd(pgd: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
+    """``pgd(model, x, y, eps, alpha, steps, random_start=True)``: L-inf PGD returning the last iterate, detached."""
     model, x, y = _batch(24)
 
-    def random_start_used(got):
+    def deterministic(label, eps, alpha, steps):
+        return Case(label, args=(model, x, y, eps, alpha, steps), kwargs={"random_start": False},
+                    validate=lambda got: _diagnose_pgd_deterministic(pgd, got, model, x, y, eps, alpha, steps))
+
+    def as_strong_as_trusted(got):
         xa = _as_images(got, x, "pgd")
         _in_box(xa)
-        _in_ball(xa, x, 0.1)
-        interior = (x > 0.1) & (x < 0.9)
-        moved = (xa - x).abs()[interior].mean().item()
-        expect(moved > 0.025, f"with random_start=True, alpha=1e-4 and 1 step the result should start from a "
-                              f"uniform random point of the ball (mean |x_adv - x| about eps/2 = 0.05 for "
-                              f"pixels away from 0 and 1); got {moved:.4f}. Add uniform noise in [-eps, eps] "
-                              f"before the first step, then clamp to [0, 1].")
-
-    def as_strong_as_reference(got):
-        xa = _as_images(got, x, "pgd")
-        _in_box(xa)
-        _in_ball(xa, x, 0.15)
-        with torch.random.fork_rng():
-            torch.manual_seed(1)
-            ref = _fooled(model, _reference_pgd(model, x, y, 0.15, 0.03, 10), y)
-        got_rate = _fooled(model, xa, y)
-        expect(got_rate >= ref - 0.15,
-               f"your PGD fools the model on {got_rate:.0%} of the batch; the reference fools it on {ref:.0%} "
-               f"(eps=0.15, alpha=0.03, 10 steps). The attack should increase the loss: step along +sign(grad).")
+        _in_ball(xa, x, 0.15, _BALL_ADVICE)
+        _loss_went_down(model, xa, x, y, "pgd")
+        ref = _fooled(model, _trusted_pgd_last(model, x, y, 0.15, 0.03, 10, True, torch.Generator().manual_seed(1)), y)
+        rate = _fooled(model, xa, y)
+        expect(rate >= ref - 0.15, f"your PGD fools the model on {rate:.0%} of the batch, the trusted PGD on {ref:.0%} "
+                                   f"(eps=0.15, alpha=0.03, 10 steps): check the step direction and the projection")
 
     cases = [
-        Case("no random start, eps=0.1, alpha=0.02, 10 steps (the steps add up to more than eps)",
-             args=(model, x, y, 0.1, 0.02, 10), kwargs={"random_start": False},
-             expected=_reference_pgd(model, x, y, 0.1, 0.02, 10, random_start=False), atol=1e-6),
-        Case("no random start, eps=0.3, alpha=0.1, 5 steps (pixels hit 0 and 1)",
-             args=(model, x, y, 0.3, 0.1, 5), kwargs={"random_start": False},
-             expected=_reference_pgd(model, x, y, 0.3, 0.1, 5, random_start=False), atol=1e-6),
-        Case("random start, eps=0.1, alpha=1e-4, 1 step", args=(model, x, y, 0.1, 1e-4, 1),
-             kwargs={"random_start": True}, validate=random_start_used),
-        Case("random start, eps=0.15, alpha=0.03, 10 steps: in the ball, in [0, 1], as strong as the reference",
-             args=(model, x, y, 0.15, 0.03, 10), validate=as_strong_as_reference),
+        deterministic("no random start, eps=0.1, alpha=0.02, 10 steps (the steps add up to more than eps)",
+                      0.1, 0.02, 10),
+        deterministic("no random start, eps=0.3, alpha=0.1, 5 steps (pixels hit 0 and 1)", 0.3, 0.1, 5),
+        Case("random start, eps=0.1, alpha=1e-4, 1 step: the start must be uniform in the ball",
+             args=(model, x, y, 0.1, 1e-4, 1), kwargs={"random_start": True},
+             validate=lambda got: _diagnose_random_start(got, x, 0.1)),
+        Case("random start, eps=0.15, alpha=0.03, 10 steps: as strong as the trusted PGD",
+             args=(model, x, y, 0.15, 0.03, 10), validate=as_strong_as_trusted),
     ]
-    _run_tracked("pgd", pgd, cases,
-              hint="Each step: x_adv = x_adv + alpha * sign(grad of the loss at x_adv), then project onto the "
-                   "eps-ball around the *original* x and clamp to [0, 1] (your project_linf does both). "
-                   "Return the last iterate, detached.")
+    run_check("pgd", pgd, cases, timeout_s=timeout_s,
+              hint="PGD is FGSM with a small step alpha, repeated, with a projection after every step; the start is "
+                   "random only when random_start is True.")
 
 
-def check_madry_loss(madry_loss: Callable) -> None:
-    """``madry_loss(model, x, y, eps, alpha, steps)``: cross-entropy on PGD examples, a scalar with gradients."""
-    model, x, y = _batch(32, seed=1)
-    model.train()
+# ---------------------------------------------------------------------------------------------
+# Exercise 4: the Madry adversarial-training loss
+# ---------------------------------------------------------------------------------------------
+
+def check_madry_loss(madry_loss: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
+    """``madry_loss(model, x, y, eps, alpha, steps)``: mean cross-entropy on PGD examples, a scalar with gradients.
+
+    The toy model has batch-norm, whose counter ``num_batches_tracked`` grows by one per forward pass in train mode:
+    the check reads it to see that the attack ran in eval mode and the final forward pass in train mode.
+    """
+    model = _toy_model(1, batch_norm=True)
+    x = _digits(32)
     with torch.no_grad():
-        clean = F.cross_entropy(model(x), y).item()
-    with torch.random.fork_rng():
-        torch.manual_seed(1)
-        ref = _reference_madry_loss(model, x, y, 0.2, 0.05, 5).item()
+        y = model(x).argmax(1)
+    eps, alpha, steps = 0.2, 0.05, 5
+    clean = _loss(model, x, y)
+    refs = []
+    for seed in range(5):
+        m = copy.deepcopy(model).train()
+        with torch.random.fork_rng():
+            torch.manual_seed(100 + seed)
+            refs.append(trusted.madry_at_loss(m, x, y, eps, alpha=alpha, steps=steps).item())
+    lo, hi = min(refs), max(refs)
+    ref = float(np.mean(refs))
+    bn = model[2]
     model.train()
 
     def validate(got):
+        expect(got is not None, "`madry_loss` returned None: did you forget the `return` statement?")
+        if isinstance(got, (float, int)) and not isinstance(got, bool):
+            expect(False, f"returned a Python number ({float(got):.4g}): return the loss tensor (no .item()), the "
+                          f"training loop back-propagates through it")
         expect(isinstance(got, torch.Tensor), f"`madry_loss` should return a tensor, got {type(got).__name__}")
-        expect(got.dim() == 0, f"`madry_loss` should return a scalar (the mean over the batch), "
-                               f"got shape {tuple(got.shape)}")
-        expect(got.requires_grad, "the loss has no gradient with respect to the model's parameters: compute the "
-                                  "final forward pass model(x_adv) outside torch.no_grad(), and do not .detach() "
-                                  "or .item() the loss.")
-        expect(model.training, "after madry_loss the model is in eval mode: attack in eval mode, then put the "
-                               "model back in train mode (model.train()) before the training forward pass.")
-        grads = torch.autograd.grad(got, [p for p in model.parameters()], allow_unused=True)
+        if got.dim() == 1 and len(got) == len(x):
+            expect(False, f"returned shape {tuple(got.shape)}, one loss per example: return the mean over the batch")
+        expect(got.dim() == 0, f"`madry_loss` should return a scalar, got shape {tuple(got.shape)}")
+        expect(got.requires_grad, "the loss has no gradient with respect to the model's parameters: compute the final "
+                                  "forward pass model(x_adv) outside torch.no_grad(), and do not .detach() it")
+        expect(model.training, "after madry_loss the model is left in eval mode: attack in eval mode, then put it "
+                               "back in train mode (model.train()) before the forward pass that is trained")
+        passes = int(bn.num_batches_tracked)
+        expect(passes <= 2, f"the model ran {passes} forward passes in train mode (its batch-norm statistics moved "
+                            f"{passes} times): the attack ran with the model in train mode. Call model.eval() before "
+                            f"the attack.")
+        expect(passes >= 1, "the final forward pass ran in eval mode: switch back to train mode (model.train()) "
+                            "BEFORE computing model(x_adv) for the loss")
+        grads = torch.autograd.grad(got, list(model.parameters()), allow_unused=True)
         expect(all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0,
-               "the loss does not depend on the model's parameters.")
+               "the loss does not depend on all the model's parameters")
         v = got.item()
-        expect(v > clean + 0.5 * (ref - clean),
-               f"the loss is {v:.3f}, close to the clean loss {clean:.3f}; on PGD examples (eps=0.2, alpha=0.05, "
-               f"5 steps) the reference loss is {ref:.3f}. Train on pgd(model, x, y, ...), not on x.")
-        expect(v < ref * 1.5 + 1.0, f"the loss is {v:.3f}, far above the reference {ref:.3f}: "
-                                    f"use the mean cross-entropy over the batch.")
+        margin = 0.25 * (hi - lo) + 0.05
+        if passes == 1 and lo - margin <= v <= hi + margin:
+            return
+        if abs(v - clean) < 0.1 * (ref - clean) + 0.02 or v < clean + 0.5 * (ref - clean):
+            expect(False, f"the loss is {v:.3f}, close to the clean loss {clean:.3f}; on PGD examples (eps={eps}, "
+                          f"alpha={alpha}, {steps} steps) the trusted loss is {lo:.3f} to {hi:.3f}: train on "
+                          f"adversarial examples made by your pgd, not on x")
+        if abs(v - (clean + ref)) <= margin + (hi - lo):
+            expect(False, f"the loss is {v:.3f}, about the clean loss {clean:.3f} plus the adversarial loss "
+                          f"{ref:.3f}: Madry's loss is the adversarial cross-entropy alone (adding the clean loss "
+                          f"is a different method)")
+        n = len(x)
+        if n * (lo - margin) <= v <= n * (hi + margin):
+            expect(False, f"the loss is {v:.3f}, about {n} times the trusted {ref:.3f}: use the MEAN cross-entropy "
+                          f"over the batch, not the sum")
+        expect(passes == 1, "the model ran two forward passes in train mode: the loss is ONE forward pass, on the "
+                            "adversarial batch")
+        expect(False, f"the loss is {v:.3f}; the trusted madry_at_loss gives {lo:.3f} to {hi:.3f} on this batch")
 
-    cases = [Case("the toy model in train mode, eps=0.2, alpha=0.05, 5 steps",
-                  args=(model, x, y, 0.2, 0.05, 5), validate=validate)]
-    _run_tracked("madry_loss", madry_loss, cases,
-              hint="with the model in eval mode, x_adv = pgd(model, x, y, eps, alpha, steps); then model.train() "
-                   "and return F.cross_entropy(model(x_adv), y).")
+    def fresh_run(m, xx, yy, *args):
+        bn.num_batches_tracked.zero_()
+        m.train()
+        return madry_loss(m, xx, yy, *args)
+
+    cases = [Case(f"a toy model with batch-norm, in train mode; eps={eps}, alpha={alpha}, {steps} steps",
+                  args=(model, x, y, eps, alpha, steps), validate=validate)]
+    run_check("madry_loss", fresh_run, cases, timeout_s=timeout_s,
+              hint="Three moves: make the attack with the model in eval mode, switch back to train mode, and return "
+                   "the usual training loss on the attacked batch.")
 
 
-def check_worst_case_accuracy(worst_case_accuracy: Callable) -> None:
-    """``worst_case_accuracy(model, x, y, attacks)``: fraction of examples correct clean and under every attack."""
+# ---------------------------------------------------------------------------------------------
+# Exercise 5: worst case over several attacks
+# ---------------------------------------------------------------------------------------------
+
+def check_worst_case_accuracy(worst_case_accuracy: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
+    """``worst_case_accuracy(model, x, y, attacks)``: fraction of examples correct clean AND under every attack."""
     model, x, y = _batch(40, seed=2)
-    # Half the labels are the model's predictions, half are shifted: those examples are clean mistakes.
     y = y.clone()
-    y[::2] = (y[::2] + 1) % 10
+    y[::4] = (y[::4] + 1) % 10  # a quarter of the examples are clean mistakes
     g = torch.Generator().manual_seed(5)
     noise = (torch.rand(x.shape, generator=g) - 0.5) * 0.6
 
     def fgsm_03(m, xb, yb):
-        return _reference_fgsm(m, xb, yb, 0.3)
+        return trusted.fgsm(m, xb, yb, 0.3)
 
     def noise_attack(m, xb, yb):
         return (xb + noise[: len(xb)]).clamp(0, 1)
 
-    def helpful(m, xb, yb):  # gradient *descent* with a big step: turns clean mistakes into correct answers
-        return (xb - 0.6 * _grad_sign(m, xb, yb)).clamp(0, 1)
+    def helpful(m, xb, yb):  # gradient DEScent with a big step: turns clean mistakes into correct answers
+        return (xb - 0.6 * _grad(m, xb, yb).sign()).clamp(0, 1)
 
     def identity(m, xb, yb):
         return xb.clone()
 
+    def on(lo: int, hi: int, attack):  # an attack that only touches examples lo..hi-1
+        def partial(m, xb, yb):
+            out = xb.clone()
+            out[lo:hi] = attack(m, xb[lo:hi], yb[lo:hi])
+            return out
+        return partial
+
+    def correct(xs):
+        with torch.no_grad():
+            return model(xs).argmax(1) == y
+
+    def diagnose(got, attacks):
+        want = trusted.worst_case_accuracy(model, x, y, 1.0, attacks)  # eps=1: these toy attacks may go anywhere
+        expect(got is not None, "`worst_case_accuracy` returned None: did you forget the `return` statement?")
+        if isinstance(got, torch.Tensor):
+            expect(got.numel() == 1, f"returned a tensor of shape {tuple(got.shape)}: return one number, the fraction "
+                                     f"of examples that survive every attack")
+            expect(False, "returned a tensor: return a Python float (.item())")
+        expect(isinstance(got, (float, int, np.floating, np.integer)) and not isinstance(got, bool),
+               f"`worst_case_accuracy` should return a float, got {type(got).__name__}")
+        v = float(got)
+        if abs(v - want) < 1e-6:
+            return
+        clean = correct(x)
+        under = [correct(a(model, x, y)) for a in attacks]
+        per_attack = [float((clean & u).float().mean()) for u in under]
+        per_attack_raw = [float(u.float().mean()) for u in under]
+        chained, xs = clean.clone(), x
+        for a in attacks:
+            xs = a(model, xs, y)
+        chained &= correct(xs)
+        all_ok = torch.stack(under).all(0)
+        alternatives = [
+            (float(all_ok.float().mean()), "ignored the clean predictions: an example the model gets wrong on the "
+                                           "clean input is not robust, start from 'correct on x'"),
+            (float(np.mean(per_attack)), "averaged the per-attack accuracies: an example counts only if it survives "
+                                         "EVERY attack; combine per example with AND"),
+            (float(np.mean(per_attack_raw)), "averaged the per-attack accuracies: combine per example with AND"),
+            (float(min(per_attack)), "took the minimum of the per-attack accuracies: different attacks break "
+                                     "different examples, so combine per example with AND"),
+            (float(min(per_attack_raw)), "took the minimum of the per-attack accuracies: combine per example with AND"),
+            (float((clean & torch.stack(under).any(0)).float().mean()),
+             "counted an example if it survives ANY attack: it must survive all of them (AND, not OR)"),
+            (float(chained.float().mean()), "applied each attack to the previous attack's output: every attack "
+                                            "starts from the clean x"),
+            (1.0 - want, "returned the error rate: return the fraction of examples that stay correct"),
+            (want * len(x), "returned a count: divide by the number of examples (the mean of the booleans)"),
+        ]
+        for alt, message in alternatives:
+            if abs(v - alt) < 1e-6 and abs(alt - want) > 1e-6:
+                expect(False, f"returned {v:.4g}, expected {want:.4g}: you {message}")
+        expect(False, f"returned {v:.4g}, expected {want:.4g}")
+
     sets = [
-        ("FGSM (eps=0.3) and a random-noise 'attack'", [fgsm_03, noise_attack]),
-        ("a weak 'attack' that helps the model: clean mistakes must still count as mistakes", [helpful]),
+        ("FGSM (eps=0.3) and random noise; a quarter of the labels are clean mistakes", [fgsm_03, noise_attack]),
+        ("an 'attack' that helps the model: clean mistakes must still count as mistakes", [helpful]),
         ("no real attack (identity): the result is the clean accuracy", [identity]),
-        ("noise, FGSM and the helpful step: an example counts only if it survives all", [noise_attack, fgsm_03, helpful]),
+        ("FGSM on examples 0-13 and on examples 14-39: each attack breaks different examples",
+         [on(0, 14, fgsm_03), on(14, 40, lambda m, xb, yb: trusted.fgsm(m, xb, yb, 0.1))]),
+        ("FGSM on every example, then the helpful step on examples 0-11: every attack starts from the clean x",
+         [fgsm_03, on(0, 12, helpful)]),
+        ("noise, FGSM and the helpful step: an example counts only if it survives all",
+         [noise_attack, fgsm_03, helpful]),
     ]
-    cases = [Case(label, args=(model, x, y, attacks), expected=_reference_worst_case_accuracy(model, x, y, attacks),
-                  atol=1e-6) for label, attacks in sets]
-    _run_tracked("worst_case_accuracy", worst_case_accuracy, cases,
-              hint="Keep one boolean per example, start with 'correct on the clean input', and AND it with "
-                   "'correct under attack k' for every attack; return the mean of the final booleans as a float. "
-                   "Averaging or taking the min of per-attack accuracies over-reports robustness.")
+    cases = [Case(label, args=(model, x, y, attacks), validate=lambda got, a=attacks: diagnose(got, a))
+             for label, attacks in sets]
+    run_check("worst_case_accuracy", worst_case_accuracy, cases, timeout_s=timeout_s,
+              hint="Track one boolean per example through all the attacks; a single mistake anywhere, clean or "
+                   "attacked, rules the example out.")
 
 
-def check_pyramid_attack(pyramid_attack: Callable) -> None:
+# ---------------------------------------------------------------------------------------------
+# Exercise 6: the pyramid attack
+# ---------------------------------------------------------------------------------------------
+
+def _block_spread(d: torch.Tensor, free: torch.Tensor, block: int) -> float:
+    """Largest spread of ``d`` inside one ``block`` x ``block`` block of one image, over unclamped pixels."""
+    n, c, h, w = d.shape
+    worst = 0.0
+    for i in range(n):
+        for r in range(0, h, block):
+            for s in range(0, w, block):
+                v = d[i, :, r:r + block, s:s + block][free[i, :, r:r + block, s:s + block]]
+                if v.numel() > 1:
+                    worst = max(worst, float(v.max() - v.min()))
+    return worst
+
+
+def _pyramid_common(got, x, y, model, name="pyramid_attack") -> torch.Tensor:
+    got = _as_images(got, x, name)
+    _in_box(got)
+    return got
+
+
+def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
     """``pyramid_attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True)``."""
     model, x, y = _batch(24, seed=3)
     scales, eps = (8, 4, 2, 1), (0.02, 0.05, 0.1, 0.2)
 
-    def whole_image_shift(got):
-        xa = _as_images(got, x, "pyramid_attack")
-        _in_box(xa)
+    def one_step(got):  # one 2x2 scale (4x4-pixel blocks), budget 0.2, alpha_frac 0.1, one step from zero
+        xa = _pyramid_common(got, x, y, model)
+        expected = trusted.pyramid_attack(model, x, y, (2,), (0.2,), steps=1, alpha_frac=0.1, random_start=False)
+        _not_a_delta(xa, x, expected, "pyramid_attack")
+        if _same(xa, expected, 1e-6):
+            return
+        again = pyramid_attack(model, x.clone(), y.clone(), (2,), (0.2,), 1, alpha_frac=0.1, random_start=False)
+        if isinstance(again, torch.Tensor) and not _same(again.detach(), xa, 1e-6):
+            expect(False, "with random_start=False two calls gave different results: start every delta at zero "
+                          "when random_start is False")
         d = xa - x
-        interior = (xa > 1e-6) & (xa < 1 - 1e-6)
-        spread = []
-        for i in range(len(x)):
-            v = d[i][interior[i]]
-            if v.numel() > 1:
-                spread.append(float(v.max() - v.min()))
-        expect(max(spread) < 1e-5, "with the single scale 1 (a 1x1 perturbation) every pixel of an image must move "
-                                   "by the same amount (except where clamped to 0 or 1); got a spread of "
-                                   f"{max(spread):.3g}. Upsample each delta with compose_pyramid.")
+        free = (xa > 1e-6) & (xa < 1 - 1e-6)
+        both = free & free[:1]
+        if len(x) > 1 and float(d.abs().max()) > 0 and all(
+                _same(d[i][both[i]], d[0][both[i]], 1e-6) for i in range(1, len(x))):
+            expect(False, "every image got the same perturbation: keep one delta per image, of shape (N, C, s, s), "
+                          "so that each image is attacked along its own gradient")
+        spread = _block_spread(d, free, 4)
+        expect(spread < 1e-5, f"inside one 4x4 block of the image the perturbation varies by {spread:.3g}: a 2x2 "
+                              f"delta must be copied over whole blocks (nearest-neighbour upsampling, as "
+                              f"compose_pyramid does), not interpolated")
+        moved = d[free].abs()
+        if moved.numel():
+            size = float(moved.max())
+            if size > 0.02 + 1e-5:
+                expect(False, f"one step moved a block by {size:.3f}; with budget 0.2 and alpha_frac 0.1 the step is "
+                              f"alpha_frac * eps[k] = 0.02: the step size is a fraction of each scale's own budget")
+        _loss_went_down(model, xa, x, y, "pyramid_attack")
+        assert_close(xa, expected, "the adversarial images", atol=1e-6)
+
+    def own_budgets(got, sc, bud):  # two scales; the finer one must stay within its own budget
+        xa = _pyramid_common(got, x, y, model)
+        d = xa - x
+        free = (xa > 1e-6) & (xa < 1 - 1e-6)
+        if bud[-1] == 0.0:  # the 1x1 scale has no budget: only the 4x4 delta (2x2-pixel blocks) may move
+            biggest = float(d[free].abs().max()) if free.any() else 0.0
+            expect(biggest <= bud[0] + 1e-5, f"with budgets {bud} the 1x1 scale may not move at all, yet the "
+                                             f"perturbation reaches {biggest:.3f} > {bud[0]}: each scale is clipped "
+                                             f"to its OWN budget, not to one shared budget")
+        else:  # the 4x4 delta's values may differ by at most 2 * bud[0] between blocks of one image
+            worst = 0.0
+            for i in range(len(x)):
+                v = d[i][free[i]]
+                if v.numel() > 1:
+                    worst = max(worst, float(v.max() - v.min()))
+            expect(worst <= 2 * bud[0] + 1e-5, f"within one image the perturbation varies by {worst:.3f}, more than "
+                                               f"the 4x4 scale's budget allows (2 x {bud[0]}): clip each delta to its "
+                                               f"OWN budget after every step (not one shared budget, and not only "
+                                               f"their sum)")
+        _in_ball(xa, x, sum(bud), "Clip every delta to its own budget eps[k] after every step.")
+        expected = trusted.pyramid_attack(model, x, y, sc, bud, steps=4, alpha_frac=0.5, random_start=False)
+        if not _same(xa, expected, 1e-6):
+            _loss_went_down(model, xa, x, y, "pyramid_attack")
+        assert_close(xa, expected, "the adversarial images", atol=1e-6)
+
+    def whole_image_shift(got):  # one 1x1 scale, random start: a uniform brightness shift per image
+        xa = _pyramid_common(got, x, y, model)
+        d = xa - x
+        free = (xa > 1e-6) & (xa < 1 - 1e-6)
+        spread = _block_spread(d, free, 8)
+        expect(spread < 1e-5, f"with the single scale 1 (a 1x1 delta) every pixel of an image must move by the same "
+                              f"amount (except where clamped); got a spread of {spread:.3g}. Upsample each delta "
+                              f"with compose_pyramid.")
         expect(float(d.abs().max()) <= 0.1 + 1e-5, f"the 1x1 delta exceeds its budget 0.1: max |delta| = "
                                                      f"{float(d.abs().max()):.3f}")
+        shifts = torch.stack([d[i][free[i]].mean() for i in range(len(x)) if free[i].any()])
+        expect(float(shifts.std()) > 1e-4, "every image got the same perturbation: keep one delta per image, of "
+                                           "shape (N, C, s, s), and draw the random start for each")
 
     def strong_enough(got):
-        xa = _as_images(got, x, "pyramid_attack")
-        _in_box(xa)
-        _in_ball(xa, x, sum(eps))
-        with torch.random.fork_rng():
-            torch.manual_seed(1)
-            ref = _fooled(model, _reference_pyramid_attack(model, x, y, scales, eps, 5), y)
+        xa = _pyramid_common(got, x, y, model)
+        _in_ball(xa, x, sum(eps), "Clip every delta to its own budget eps[k] after every step.")
+        _loss_went_down(model, xa, x, y, "pyramid_attack")
+        ref = _fooled(model, trusted.pyramid_attack(model, x, y, scales, eps, steps=5,
+                                                    generator=torch.Generator().manual_seed(1)), y)
         rate = _fooled(model, xa, y)
-        expect(rate >= ref - 0.15, f"your attack fools the model on {rate:.0%} of the batch, the reference on "
-                                   f"{ref:.0%}: step every delta along +sign(its gradient).")
+        expect(rate >= ref - 0.15, f"your attack fools the model on {rate:.0%} of the batch, the trusted one on "
+                                   f"{ref:.0%}: step every delta along +sign(its gradient)")
+
+    def full(got):
+        xa = _pyramid_common(got, x, y, model)
+        expected = trusted.pyramid_attack(model, x, y, scales, eps, steps=5, alpha_frac=0.5, random_start=False)
+        _not_a_delta(xa, x, expected, "pyramid_attack")
+        _in_ball(xa, x, sum(eps), "Clip every delta to its own budget eps[k] after every step.")
+        assert_close(xa, expected, "the adversarial images", atol=1e-6)
 
     cases = [
-        Case("scales (8, 4, 2, 1) with budgets (0.02, 0.05, 0.1, 0.2), 5 steps, no random start",
-             args=(model, x, y, scales, eps, 5), kwargs={"alpha_frac": 0.5, "random_start": False},
-             expected=_reference_pyramid_attack(model, x, y, scales, eps, 5, 0.5, False), atol=1e-6),
+        Case("one 2x2 scale (4x4-pixel blocks), budget 0.2, alpha_frac=0.1, 1 step, no random start",
+             args=(model, x, y, (2,), (0.2,), 1), kwargs={"alpha_frac": 0.1, "random_start": False},
+             validate=one_step),
+        Case("scales (4, 1) with budgets (0.05, 0.2), 4 steps: the 4x4 delta stays within 0.05",
+             args=(model, x, y, (4, 1), (0.05, 0.2), 4), kwargs={"alpha_frac": 0.5, "random_start": False},
+             validate=lambda got: own_budgets(got, (4, 1), (0.05, 0.2))),
         Case("scales (4, 1) with budgets (0.1, 0.0): a zero budget keeps that scale at zero",
-             args=(model, x, y, (4, 1), (0.1, 0.0), 4), kwargs={"alpha_frac": 0.3, "random_start": False},
-             expected=_reference_pyramid_attack(model, x, y, (4, 1), (0.1, 0.0), 4, 0.3, False), atol=1e-6),
+             args=(model, x, y, (4, 1), (0.1, 0.0), 4), kwargs={"alpha_frac": 0.5, "random_start": False},
+             validate=lambda got: own_budgets(got, (4, 1), (0.1, 0.0))),
         Case("one 1x1 scale with budget 0.1 and a random start: a uniform brightness shift per image",
              args=(model, x, y, (1,), (0.1,), 3), kwargs={"random_start": True}, validate=whole_image_shift),
-        Case("scales (8, 4, 2, 1), random start, 5 steps: in [0, 1] and as strong as the reference",
+        Case("scales (8, 4, 2, 1), budgets (0.02, 0.05, 0.1, 0.2), 5 steps, no random start",
+             args=(model, x, y, scales, eps, 5), kwargs={"alpha_frac": 0.5, "random_start": False}, validate=full),
+        Case("scales (8, 4, 2, 1), random start, 5 steps: as strong as the trusted attack",
              args=(model, x, y, scales, eps, 5), validate=strong_enough),
     ]
-    _run_tracked("pyramid_attack", pyramid_attack, cases,
-              hint="Keep one delta per scale, shape (N, C, s, s). Each step: x_adv = clamp(x + compose_pyramid("
-                   "deltas, (H, W)), 0, 1); take the gradient of the loss with respect to every delta; move delta_k "
-                   "by alpha_frac * eps[k] * sign(grad_k) and clip it to [-eps[k], eps[k]] (its own budget).")
+    run_check("pyramid_attack", pyramid_attack, cases, timeout_s=timeout_s,
+              hint="One delta per scale, each with its own budget and its own step; the image is x plus the sum of "
+                   "the upsampled deltas, clamped to [0, 1].")

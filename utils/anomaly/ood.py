@@ -1,8 +1,13 @@
-"""Out-of-distribution test sets for a digit classifier (lesson 04, first half).
+"""Out-of-distribution detection for a digit classifier (lesson 04, first half).
 
 A classifier is trained on some digit classes of scikit-learn's bundled 8x8 digits; the held-out classes, noise
 images and corrupted in-distribution digits (from :mod:`utils.shift.corruptions`) are the out-of-distribution sets
 for the maximum-softmax-probability detector. Random draws come from a local generator seeded with ``seed``.
+
+The trusted implementations of the lesson's first two exercises live here (:func:`msp`, :func:`ood_metrics`), with
+the detectors that every MSP number is compared against: a constant score, random scores, and two detectors that
+never look at the classifier (the distance of an image's mean intensity from the training mean, and the distance to
+the nearest training image in pixel space).
 """
 
 from __future__ import annotations
@@ -10,13 +15,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from utils.data import load_digits_split
 from utils.shift.corruptions import CORRUPTIONS, corrupt
 
-__all__ = ["OODSets", "digit_ood_sets"]
-
+__all__ = [
+    "OODSets",
+    "digit_ood_sets",
+    "msp",
+    "ood_metrics",
+    "constant_scores",
+    "random_scores",
+    "intensity_scores",
+    "nearest_neighbour_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -84,3 +98,78 @@ def _corrupted(x: torch.Tensor, severity: int, seed: int) -> torch.Tensor:
         if len(idx):
             out[idx] = corrupt(x[idx], name, severity, seed=seed + k)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The detector and its metrics (trusted versions of exercises 1 and 2)
+# ---------------------------------------------------------------------------------------------
+
+def msp(logits: torch.Tensor) -> torch.Tensor:
+    """Maximum softmax probability of each row of ``logits`` (N, C): a float tensor (N,). High = confident."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or not torch.is_floating_point(logits):
+        raise TypeError("logits must be a float tensor of shape (N, C), got "
+                        f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
+    return torch.softmax(logits, dim=1).max(dim=1).values
+
+
+def _scores(a: object, what: str) -> np.ndarray:
+    s = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if s.ndim != 1 or len(s) == 0:
+        raise ValueError(f"{what} must be a non-empty 1-D array of scores, got shape {s.shape}")
+    s = s.astype(float)
+    if not np.isfinite(s).all():
+        raise ValueError(f"{what} contains NaN or infinite scores")
+    return s
+
+
+def ood_metrics(score_in: object, score_out: object) -> dict[str, float]:
+    """AUROC and FPR at 95% TPR of a detector whose score is high for in-distribution inputs.
+
+    In-distribution examples are the positives. ``fpr95`` is the fraction of out-of-distribution scores at or above
+    the largest threshold that still accepts at least 95% of the in-distribution scores (the first point of the ROC
+    curve with TPR >= 0.95). Returns ``{"auroc": float, "fpr95": float}``.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    s_in, s_out = _scores(score_in, "score_in"), _scores(score_out, "score_out")
+    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
+    s = np.r_[s_in, s_out]
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    return {"auroc": float(roc_auc_score(y, s)), "fpr95": float(fpr[np.argmax(tpr >= 0.95)])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Trivial and classifier-free detectors (the baselines of every MSP number). Higher = more in-distribution.
+# ---------------------------------------------------------------------------------------------
+
+def _images(x: object, what: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not torch.is_floating_point(x) or len(x) == 0:
+        raise TypeError(f"{what} must be a non-empty float tensor of images (N, C, H, W), got "
+                        f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    return x
+
+
+def constant_scores(x: torch.Tensor) -> np.ndarray:
+    """The same score for every input: AUROC 0.5 and FPR at 95% TPR 1.0 whatever the data (every input ties)."""
+    return np.zeros(len(_images(x, "x")))
+
+
+def random_scores(x: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """Independent uniform scores (chance): an AUROC near 0.5 whose spread shows what luck alone gives."""
+    return np.random.default_rng(seed).random(len(_images(x, "x")))
+
+
+def intensity_scores(x_train: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """Minus the distance of each image's mean pixel value from the training images' mean: a detector that
+    looks at one number per image and never at the classifier."""
+    mu = float(_images(x_train, "x_train").mean())
+    return -(_images(x, "x").flatten(1).mean(1) - mu).abs().double().numpy()
+
+
+def nearest_neighbour_scores(x_train: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """Minus the Euclidean distance (in pixel space) from each image to its nearest training image."""
+    a, b = _images(x_train, "x_train").flatten(1).double(), _images(x, "x").flatten(1).double()
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"x and x_train must have the same image shape, got {tuple(x.shape[1:])} and "
+                         f"{tuple(x_train.shape[1:])}")
+    return -torch.cdist(b, a).min(dim=1).values.numpy()
