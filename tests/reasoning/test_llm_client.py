@@ -1,6 +1,7 @@
 """The optional real-model client, against a fake OpenAI-compatible server on 127.0.0.1."""
 
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif model == "slow":
             time.sleep(1.5)
             self._send(200, json.dumps({"choices": [{"message": {"content": GOOD}}]}).encode())
+            self.server.slow_done.set()
         else:
             reply = {"good": GOOD, "evil": EVIL, "loop": LOOP}[model]
             n = body.get("n", 1)
@@ -39,18 +41,34 @@ class _Handler(BaseHTTPRequestHandler):
                                                     for i in range(n)]}).encode())
 
     def _send(self, code, data):
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        # The timeout test's client hangs up after 0.3 s, on purpose, while the "slow" model still sleeps:
+        # writing to it then fails. A real server shrugs that off, and so does this one (no traceback).
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that hung up is not an error of the test; anything else is printed as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
+    srv = _Server(("127.0.0.1", 0), _Handler)
     srv.requests = []
+    srv.slow_done = threading.Event()
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -80,7 +98,7 @@ def test_off_by_default(monkeypatch):
 
 
 def test_solve_runs_the_program_in_the_sandbox(server):
-    sols = L.solve("Eggs?", config(server, "good"), n=2, isolate=False)
+    sols = L.solve("Eggs?", config(server, "good"), n=2)
     assert [s.answer for s in sols] == [31, 31]
     assert sols[0].program.startswith("def solution():") and sols[0].outcome.ok
     req = server.requests[-1]
@@ -90,16 +108,41 @@ def test_solve_runs_the_program_in_the_sandbox(server):
     assert msgs[0]["role"] == "system" and msgs[-1] == {"role": "user", "content": "Eggs?"}
 
 
-def test_isolated_run(server):
-    sol = L.solve("Eggs?", config(server, "good"))[0]   # isolate=True is the default
-    assert sol.answer == 31
+@pytest.mark.parametrize("isolate", [True, "fresh"])
+def test_the_program_runs_in_a_worker_process(server, isolate):
+    sol = L.solve("Eggs?", config(server, "good"), isolate=isolate)[0]   # isolate=True is the default
+    assert sol.answer == 31 and sol.outcome.ok
+
+
+def test_hostile_replies_are_refused_and_bounded(server, monkeypatch):
+    """Whatever the model writes, solve() returns refusals with short texts, and the next reply still runs."""
+    from utils.reasoning import sandbox
+    replies = ["```python\nanswer = ().__class__.__bases__[0].__subclasses__()\n```",
+               "```python\nt = ()\nfor i in range(20000):\n    t = " + "(" * 50 + "t" + ",)" * 50
+               + "\nanswer = len({t})\n```",
+               "```python\ndef solution():\n    return 'the answer is 42'\n```",
+               "```python\nanswer = float('nan')\n```",
+               "```python\nwhile True:\n    pass\n```",
+               "no code at all, just prose: the answer is 7",
+               "```python\nx = [0] * 10 ** 9\nanswer = 1\n```"]
+    monkeypatch.setattr(L, "chat", lambda config, messages, n=1: replies)
+    lim = sandbox.Limits(max_seconds=1.0, max_steps=400_000, max_memory_mb=256)
+    sols = L.solve("?", config(server, "good"), limits=lim)
+    assert [s.answer for s in sols] == [None] * len(replies)
+    kinds = [s.outcome.error_type for s in sols]
+    assert kinds[4] in ("TimeLimitExceeded", "StepLimitExceeded"), kinds
+    assert kinds[:4] + kinds[5:] == ["ForbiddenOperation", "ContainerTooLarge", "NoAnswer", "NoAnswer",
+                                     "MalformedProgram", "MemoryLimitExceeded"]
+    assert all(len(str(s.outcome)) <= 300 for s in sols)
+    monkeypatch.undo()
+    assert L.solve("Eggs?", config(server, "good"))[0].answer == 31
 
 
 def test_malicious_and_endless_programs_are_refused(server):
-    sol = L.solve("?", config(server, "evil"), isolate=False)[0]
+    sol = L.solve("?", config(server, "evil"))[0]
     assert sol.answer is None and sol.outcome.error_type == "ForbiddenOperation"
     from utils.reasoning.sandbox import Limits
-    sol = L.solve("?", config(server, "loop"), isolate=False, limits=Limits(max_seconds=0.5))[0]
+    sol = L.solve("?", config(server, "loop"), limits=Limits(max_seconds=0.5))[0]
     assert sol.answer is None and sol.outcome.error_type in ("StepLimitExceeded", "TimeLimitExceeded")
 
 
@@ -110,11 +153,17 @@ def test_server_errors_become_llm_errors(server, model, match):
         L.chat(config(server, model), L.pal_messages("q"))
 
 
-def test_timeout_is_bounded(server):
+def test_timeout_is_bounded(server, capfd):
+    server.slow_done.clear()
     t0 = time.perf_counter()
     with pytest.raises(L.LLMError):
         L.chat(config(server, "slow", timeout=0.3), L.pal_messages("q"))
     assert time.perf_counter() - t0 < 1.4
+    # the server answers after the client hung up: that must not print a traceback (BrokenPipeError)
+    assert server.slow_done.wait(10)
+    time.sleep(0.1)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "Error" not in err, err
 
 
 def test_unreachable_endpoint():

@@ -7,6 +7,8 @@
 - :mod:`utils.reasoning.probability` and :mod:`utils.reasoning.forecast`: the trusted versions of the probability and
   forecasting exercises.
 - :mod:`utils.reasoning.sandbox`: runs model-written programs under limits; read its threat model.
+- :mod:`utils.reasoning.sandbox_worker`: the sandbox's engine (checks, rewrite, bounded builtins), which
+  runs inside its worker processes.
 - :mod:`utils.reasoning.llm_client`: an optional client for an OpenAI-compatible model server (off by default).
 - :mod:`utils.reasoning.checks`: the learner checks.
 - ``assets/gsm8k_results.csv``: published GSM8K results with their sources, for the forecasting part (see

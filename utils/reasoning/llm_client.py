@@ -9,8 +9,9 @@ unless ``COURSE_LLM_BASE_URL`` and ``COURSE_LLM_MODEL`` are set:
 
 The model is prompted in the PAL style (Gao et al. 2022): a few worked examples whose solutions
 are Python functions ``solution()``, then the new question. The returned program is run by the
-same sandbox as the lesson's own models (:mod:`utils.reasoning.sandbox`), by default in a separate process
-(``isolate=True``), because a real model's output is untrusted code.
+same sandbox as the lesson's own models (:mod:`utils.reasoning.sandbox`), in one of its worker
+processes, because a real model's output is untrusted code. A reply is read at most
+``MAX_RESPONSE_BYTES`` long, and only its first fenced code block (or the whole reply) is run.
 
 Only the standard library is used (``urllib``).
 """
@@ -157,12 +158,13 @@ class LLMSolution:
     answer: int | float | None   # normalised; None when the sandbox refused the program
 
 
-def solve(question: str, config: LLMConfig | None = None, n: int = 1, isolate: bool = True,
+def solve(question: str, config: LLMConfig | None = None, n: int = 1, isolate: bool | str = True,
           limits: sandbox.Limits | None = None) -> list[LLMSolution]:
     """Ask the model for ``n`` PAL programs for ``question`` and run each in the sandbox.
 
     ``config`` defaults to :meth:`LLMConfig.from_env`; with no endpoint configured this raises
-    :class:`LLMError` and sends nothing."""
+    :class:`LLMError` and sends nothing. ``isolate`` is passed to :func:`sandbox.safe_run`: keep the
+    default (a worker process); ``isolate=False`` would run a model's program in this process."""
     config = config if config is not None else LLMConfig.from_env()
     if config is None:
         raise LLMError(f"no model configured: set {ENV_BASE_URL} and {ENV_MODEL} (and {ENV_API_KEY} if the "
