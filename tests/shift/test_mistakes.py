@@ -133,12 +133,19 @@ def noise_other_draw_order(x, severity, seed=0):
     return (x + _sigma(severity) * noise).clamp(0, 1)
 
 
+def noise_global_reseed(x, severity, seed=0):
+    """Deterministic, but it re-seeds the global generator: every later random number depends on this call."""
+    torch.manual_seed(seed)
+    return (x + _sigma(severity) * torch.randn(x.shape)).clamp(0, 1)
+
+
 NOISE_MISTAKES = [
     ("no clipping", noise_no_clip, r"the noisy image has values outside \[0, 1\]"),
     ("variance instead of std", noise_variance, r"the noise has standard deviation .* = sigma\*\*2"),
     ("severity off by one", noise_off_by_one, r"the severity is off by one"),
     ("scale reversed", noise_reversed, r"the scale runs backwards"),
     ("global random state", noise_global_rng, r"two calls with the same seed gave different images"),
+    ("re-seeds the global random state", noise_global_reseed, r"your function changed the global random state"),
     ("seed ignored", noise_ignores_seed, r"seed=0 and seed=1 gave the same image"),
     ("fresh draws per severity", noise_fresh_per_severity, r"for a fixed seed the noise at severity 1 and at severity 5"),
     ("one noise image for the batch", noise_one_for_batch, r"every image got the same noise"),
@@ -285,6 +292,30 @@ def _augmix_variant(weights="dirichlet", m_mode="beta", depth_mode="random", rng
     return f
 
 
+def _augmix_structure(mode):
+    """AugMix with the right weights but a wrong chain structure (the five mistakes that count only op calls miss)."""
+    def f(x, ops, g, width=3, max_depth=3, alpha=1.0):
+        n = len(x)
+        w = sample_dirichlet(alpha, n, width, g).to(x)
+        m = sample_beta(alpha, n, g).to(x).view(-1, 1, 1, 1)
+        mix = torch.zeros_like(x)
+        depth_once = int(torch.randint(1, max_depth + 1, (1,), generator=g))
+        seq = [ops[int(torch.randint(len(ops), (1,), generator=g))] for _ in range(max_depth)]
+        xk = x
+        for k in range(width):
+            depth = depth_once if mode == "depth_once" else int(torch.randint(1, max_depth + 1, (1,), generator=g))
+            if mode != "chains_compose":
+                xk = x
+            op_once = ops[int(torch.randint(len(ops), (1,), generator=g))]
+            for d in range(depth):
+                op = (op_once if mode == "one_op_per_chain" else seq[d] if mode == "same_sequence"
+                      else ops[int(torch.randint(len(ops), (1,), generator=g))])
+                xk = op(x, g) if mode == "ops_on_original" else op(xk, g)
+            mix = mix + w[:, k].view(-1, 1, 1, 1) * xk
+        return m * x + (1 - m) * mix
+    return f
+
+
 AUGMIX_MISTAKES = [
     ("chain weights not normalised", _augmix_variant(weights="uniform_unnormalised"), r"the weights do not add up to 1"),
     ("m * x + mix", _augmix_variant(m_mode="no_one_minus_m"), r"the weights do not add up to 1"),
@@ -297,6 +328,15 @@ AUGMIX_MISTAKES = [
     ("always the first operation", _augmix_variant(choice="first"), r"the operations are not picked at random from ops"),
     ("global random state", _augmix_variant(rng="global"), r"two calls with identically seeded generators gave different"),
     ("returns the input", lambda x, ops, g, width=3, max_depth=3, alpha=1.0: x.clone(), r"the output equals the input"),
+    # the chain structure (each op gets the previous op's output, each chain restarts from x, own depth and ops)
+    ("every op applied to the original x", _augmix_structure("ops_on_original"),
+     r"every operation was applied to the original image x"),
+    ("chains build on the previous chain", _augmix_structure("chains_compose"), r"the chains build on each other"),
+    ("one depth for all chains", _augmix_structure("depth_once"), r"in every call all 3 chains had the same depth"),
+    ("one op per chain, repeated", _augmix_structure("one_op_per_chain"),
+     r"each chain applies one operation over and over"),
+    ("one op sequence shared by all chains", _augmix_structure("same_sequence"),
+     r"all chains of a call apply the same sequence of operations"),
     # the issue's examples: chain weights that are not Dirichlet, caught as a class
     ("uniform chain weights", _augmix_variant(weights="uniform"), r"every chain weight is 1/3: uniform weights"),
     ("softmax of noise", _augmix_variant(weights="softmax_noise"), r"the chain weights are not Dirichlet"),
