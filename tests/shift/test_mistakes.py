@@ -157,6 +157,34 @@ NOISE_MISTAKES = [
 ]
 
 
+def _scale(values):
+    return lambda: values
+
+
+def noise_on_scale(scale):
+    """A correct gaussian_noise that reads its sigma from the learner's scale function."""
+    def f(x, severity, seed=0):
+        if severity not in SEVERITIES:
+            raise ValueError("severity must be 1..5")
+        g = torch.Generator().manual_seed(seed)
+        return (x + scale()[severity - 1] * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    return f
+
+
+SCALE_MISTAKES = [
+    ("scale decreasing", _scale((0.42, 0.32, 0.24, 0.16, 0.08)), r"the scale must grow with the severity"),
+    ("flat step", _scale((0.1, 0.1, 0.2, 0.3, 0.4)), r"the scale must grow with the severity"),
+    ("four values", _scale((0.1, 0.2, 0.3, 0.4)), r"the scale needs 5 values"),
+    ("percent", _scale((8, 16, 24, 32, 42)), r"the scale's values are standard deviations in pixel units"),
+    ("zero at severity 1", _scale((0.0, 0.1, 0.2, 0.3, 0.4)), r"sigma at every severity must be > 0"),
+    ("severity 1 too strong", _scale((0.3, 0.4, 0.5, 0.6, 0.7)), r"severity 1 should barely change a digit"),
+    ("severity 5 too mild", _scale((0.01, 0.02, 0.03, 0.04, 0.05)), r"severity 5 should hide thin strokes"),
+    ("severity 5 buries the digit", _scale((0.1, 0.3, 0.5, 0.7, 0.9)), r"sigma = 0.9 at severity 5 buries the digit"),
+    ("a numpy array", lambda: __import__("numpy").array([0.08, 0.16, 0.24, 0.32, 0.42]),
+     r"noise_scale\(\) should return a tuple of 5 numbers"),
+]
+
+
 # --------------------------------------------------------------------------------------------
 # Exercise 2: evaluate_suite(model, x, y, seed=0)
 # --------------------------------------------------------------------------------------------
@@ -413,6 +441,7 @@ JS_MISTAKES = [
 
 ROWS = (
     [("gaussian_noise", name, fn, pat) for name, fn, pat in NOISE_MISTAKES]
+    + [("noise_scale", name, fn, pat) for name, fn, pat in SCALE_MISTAKES]
     + [("evaluate_suite", name, fn, pat) for name, fn, pat in SUITE_MISTAKES]
     + [("corruption_errors", name, fn, pat) for name, fn, pat in CE_MISTAKES]
     + [("augmix", name, fn, pat) for name, fn, pat in AUGMIX_MISTAKES]
@@ -422,6 +451,7 @@ ROWS = (
 
 CHECKS = {
     "gaussian_noise": lambda fn, **kw: check_gaussian_noise(fn, **kw),
+    "noise_scale": lambda fn, **kw: check_gaussian_noise(noise_on_scale(fn), fn, **kw),
     "evaluate_suite": lambda fn, **kw: check_evaluate_suite(fn, **kw),
     "corruption_errors": lambda fn, **kw: check_corruption_errors(fn, **kw),
     "augmix": lambda fn, **kw: check_augmix(fn, ref_ops, **kw),
@@ -430,6 +460,7 @@ CHECKS = {
 }
 REFERENCES = {
     "gaussian_noise": noise_ok,
+    "noise_scale": _scale((0.05, 0.1, 0.2, 0.3, 0.5)),
     "evaluate_suite": ref_suite,
     "corruption_errors": ref_ce,
     "augmix": ref_augmix,

@@ -26,7 +26,7 @@ from utils.shift.augmix import (
     js_divergence as trusted_js,
     sample_dirichlet,
 )
-from utils.shift.corruptions import CORRUPTIONS, PARAMS, SEVERITIES, corrupt
+from utils.shift.corruptions import CORRUPTIONS, PARAMS, SEVERITIES, noise_with_sigma
 from utils.shift.suite import corruption_errors as trusted_corruption_errors
 from utils.shift.suite import evaluate_suite as trusted_evaluate_suite
 
@@ -82,10 +82,11 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum()) / den if den > 0 else 0.0
 
 
-def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got: torch.Tensor) -> None:
+def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got: torch.Tensor,
+                    sigmas: tuple[float, ...]) -> None:
     """``got`` = fn(x, severity, seed) differs from the trusted corruption: say which mistake it looks like."""
-    exp = corrupt(x, "gaussian_noise", severity, seed=seed)
-    sigma = SIGMAS[severity - 1]
+    sigma = sigmas[severity - 1]
+    exp = noise_with_sigma(x, sigma, seed)
     lo, hi = float(got.min()), float(got.max())
     expect(lo >= -1e-6 and hi <= 1 + 1e-6,
            f"the noisy image has values outside [0, 1] (from {_f(lo)} to {_f(hi)}): clip the result to [0, 1] "
@@ -102,17 +103,17 @@ def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got
             raise CheckFailed(f"the noise has standard deviation {_f(a)} = sigma**2 at severity {severity}: the scale "
                               f"gives the standard deviation sigma = {sigma}, not the variance; multiply the draws by "
                               f"sigma")
-        for j, sj in enumerate(SIGMAS, start=1):
+        for j, sj in enumerate(sigmas, start=1):
             if j != severity and abs(a - sj) < 1e-4:
-                what = ("the scale runs backwards" if j == len(SIGMAS) + 1 - severity else
+                what = ("the scale runs backwards" if j == len(sigmas) + 1 - severity else
                         "the severity is off by one" if abs(j - severity) == 1 else "the wrong entry of the scale")
                 raise CheckFailed(f"{what}: at severity {severity} your noise has sigma = {sj}, the scale's value at "
-                                  f"severity {j}; severity s uses sigma = {list(SIGMAS)}[s - 1] (severities count "
+                                  f"severity {j}; severity s uses sigma = {list(sigmas)}[s - 1] (severities count "
                                   f"from 1, and sigma grows with the severity)")
         raise CheckFailed(f"the noise has standard deviation {_f(a)} at severity {severity}, but the scale says "
                           f"sigma = {sigma}")
     if seed != 0:
-        other = corrupt(x, "gaussian_noise", severity, seed=0)
+        other = noise_with_sigma(x, sigma, 0)
         expect(not torch.allclose(got, other, atol=1e-6),
                f"your output for seed={seed} is the course's output for seed=0: seed the generator with `seed`")
     bg = (x == 0) & (exp > 0)
@@ -144,18 +145,54 @@ def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got
                       f"`g = torch.Generator().manual_seed(seed)`, before anything else")
 
 
-def _validate_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int):
+def _validate_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, sigmas: tuple[float, ...]):
     def validate(got) -> None:
         _is_image_like(got, x)
-        exp = corrupt(x, "gaussian_noise", severity, seed=seed)
+        exp = noise_with_sigma(x, sigmas[severity - 1], seed)
         if not torch.allclose(got, exp, atol=1e-6, rtol=0):
-            _diagnose_noise(fn, x, severity, seed, got)
+            _diagnose_noise(fn, x, severity, seed, got, sigmas)
     return validate
 
 
-def check_gaussian_noise(gaussian_noise, timeout_s: float | None = TIMEOUT_S) -> None:
-    """``gaussian_noise(x, severity, seed=0)``: x (N, C, H, W) in [0, 1] plus N(0, sigma^2) noise, sigma from the
-    severity scale, drawn from a generator seeded with ``seed``, clipped to [0, 1]; severities outside 1..5 raise."""
+# What a severity scale for Gaussian noise on digits in [0, 1] must satisfy (stated in the exercise): severity 1 barely
+# changes a digit, severity 5 hides its thin strokes without burying the digit.
+SCALE_FIRST_MAX, SCALE_LAST_RANGE = 0.15, (0.25, 0.8)
+
+
+def _validate_scale(scale) -> None:
+    expect(scale is not None, "noise_scale() returned None: did you forget a `return`?")
+    expect(isinstance(scale, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in scale),
+           f"noise_scale() should return a tuple of 5 numbers (sigma at severity 1..5), got {str(scale)[:80]}")
+    v = [float(a) for a in scale]
+    expect(len(v) == len(SEVERITIES), f"the scale needs {len(SEVERITIES)} values, one per severity 1..5; got {len(v)}")
+    expect(all(math.isfinite(a) for a in v), f"the scale has a value that is not finite: {v}")
+    expect(max(v) <= 1.0, f"the scale's values are standard deviations in pixel units (pixels are in [0, 1]), but it "
+                          f"goes up to {_f(max(v))}: percent, or pixels in [0, 255]?")
+    expect(min(v) > 0, f"sigma at every severity must be > 0 (severity 1 still adds some noise); got {v}")
+    expect(all(b > a for a, b in zip(v, v[1:])),
+           f"the scale must grow with the severity (each sigma larger than the one before), got {v}")
+    expect(v[0] <= SCALE_FIRST_MAX, f"severity 1 should barely change a digit, but sigma = {_f(v[0])} there; keep "
+                                    f"it at most {SCALE_FIRST_MAX}")
+    lo, hi = SCALE_LAST_RANGE
+    expect(lo <= v[-1], f"severity 5 should hide thin strokes, but sigma = {_f(v[-1])} there is mild; make it at "
+                        f"least {lo}")
+    expect(v[-1] <= hi, f"sigma = {_f(v[-1])} at severity 5 buries the digit; keep it at most {hi}")
+
+
+def check_gaussian_noise(gaussian_noise, noise_scale=None, timeout_s: float | None = TIMEOUT_S) -> None:
+    """``noise_scale()`` -> sigma at severity 1..5 (default: the course's scale); ``gaussian_noise(x, severity,
+    seed=0)``: x (N, C, H, W) in [0, 1] plus N(0, sigma^2) noise, sigma from that scale, drawn from a generator seeded
+    with ``seed``, clipped to [0, 1]; severities outside 1..5 raise."""
+    if noise_scale is None:
+        sigmas = tuple(SIGMAS)
+    else:
+        found = []
+        run_check("noise_scale", noise_scale, [Case("your severity scale", validate=lambda got: (
+            _validate_scale(got), found.append(tuple(float(a) for a in got))))], quiet=True, timeout_s=timeout_s,
+            hint="Five standard deviations in pixel units, growing with the severity, from barely visible noise "
+                 "to noise that hides thin strokes.")
+        sigmas = found[0]
     x = _digits(24)
 
     def deterministic(_got) -> None:
@@ -211,11 +248,11 @@ def check_gaussian_noise(gaussian_noise, timeout_s: float | None = TIMEOUT_S) ->
         Case("the global random state is left alone", args=(x, 3), kwargs={"seed": 2}, validate=global_state_untouched),
         Case("seed=0 and seed=1", args=(x, 3), kwargs={"seed": 0}, validate=seed_matters),
         Case("24 digits, severity 3, seed 0", args=(x, 3), kwargs={"seed": 0},
-             validate=_validate_noise(gaussian_noise, x, 3, 0)),
+             validate=_validate_noise(gaussian_noise, x, 3, 0, sigmas)),
         Case("24 digits, severity 1, seed 5", args=(x, 1), kwargs={"seed": 5},
-             validate=_validate_noise(gaussian_noise, x, 1, 5)),
+             validate=_validate_noise(gaussian_noise, x, 1, 5, sigmas)),
         Case("24 digits, severity 5, seed 5", args=(x, 5), kwargs={"seed": 5},
-             validate=_validate_noise(gaussian_noise, x, 5, 5)),
+             validate=_validate_noise(gaussian_noise, x, 5, 5, sigmas)),
         Case("the input is left unchanged", args=(x, 4), validate=input_untouched),
         Case("severities 0 and 6 are rejected", args=(x, 1), validate=bad_severity),
     ]
