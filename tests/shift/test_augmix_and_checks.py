@@ -33,6 +33,7 @@ from utils.shift.corruptions import (  # noqa: E402
     cue_balancing_weights,
     plot_accuracy_grid,
     plot_suite,
+    image_mosaic,
     prediction_panel,
 )
 from utils.data import load_digits_split  # noqa: E402
@@ -139,7 +140,15 @@ def test_cue_balancing_weights():
 
 def test_figures(digits):
     fig = plot_suite(digits[0], seed=0)
-    assert len(fig.axes) == len(CORRUPTIONS) * (len(SEVERITIES) + 1)
+    (ax,) = fig.axes                                  # one mosaic: a row per corruption, clean + 5 severities
+    assert ax.get_images()[0].get_array().shape == (len(CORRUPTIONS) * 9 - 1, (len(SEVERITIES) + 1) * 9 - 1)
+    assert len(ax.get_yticklabels()) == len(CORRUPTIONS)
+    fig = image_mosaic(list(digits[:7]), ncols=3, titles=[str(i) for i in range(7)], suptitle="seven digits")
+    (ax,) = fig.axes
+    assert ax.get_images()[0].get_array().shape == (3 * (8 + 1 + 3) - 1, 3 * 9 - 1)      # rows with room for titles
+    assert [t.get_text() for t in ax.texts] == [str(i) for i in range(7)]
+    with pytest.raises(ValueError, match="one size"):
+        image_mosaic([digits[0], torch.zeros(1, 4, 4)], ncols=2)
     with pytest.raises(ValueError, match="one image"):
         plot_suite(digits)
     curves = {"a": {n: [[0.9, 0.8, 0.7, 0.6, 0.5]] * 2 for n in CORRUPTIONS}, "b": {n: [0.9] * 5 for n in CORRUPTIONS}}

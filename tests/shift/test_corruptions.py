@@ -185,3 +185,16 @@ def test_spurious_cue_bad_inputs():
         add_spurious_cue(x[0], y)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         add_spurious_cue(x * 5, y)
+
+
+def test_noise_with_sigma_is_the_suites_gaussian_noise():
+    from utils.data import load_digits_split
+    from utils.shift.corruptions import PARAMS, corrupt, noise_with_sigma
+
+    x = load_digits_split().x_test[:20]
+    for s in SEVERITIES:
+        assert torch.equal(noise_with_sigma(x, PARAMS["gaussian_noise"][s - 1], seed=3),
+                           corrupt(x, "gaussian_noise", s, seed=3))
+    assert torch.equal(noise_with_sigma(x[0], 0.2, seed=1), noise_with_sigma(x[:1], 0.2, seed=1)[0])
+    with pytest.raises(ValueError, match="sigma"):
+        noise_with_sigma(x, -0.1)

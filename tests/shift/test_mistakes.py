@@ -133,12 +133,19 @@ def noise_other_draw_order(x, severity, seed=0):
     return (x + _sigma(severity) * noise).clamp(0, 1)
 
 
+def noise_global_reseed(x, severity, seed=0):
+    """Deterministic, but it re-seeds the global generator: every later random number depends on this call."""
+    torch.manual_seed(seed)
+    return (x + _sigma(severity) * torch.randn(x.shape)).clamp(0, 1)
+
+
 NOISE_MISTAKES = [
     ("no clipping", noise_no_clip, r"the noisy image has values outside \[0, 1\]"),
     ("variance instead of std", noise_variance, r"the noise has standard deviation .* = sigma\*\*2"),
     ("severity off by one", noise_off_by_one, r"the severity is off by one"),
     ("scale reversed", noise_reversed, r"the scale runs backwards"),
     ("global random state", noise_global_rng, r"two calls with the same seed gave different images"),
+    ("re-seeds the global random state", noise_global_reseed, r"your function changed the global random state"),
     ("seed ignored", noise_ignores_seed, r"seed=0 and seed=1 gave the same image"),
     ("fresh draws per severity", noise_fresh_per_severity, r"for a fixed seed the noise at severity 1 and at severity 5"),
     ("one noise image for the batch", noise_one_for_batch, r"every image got the same noise"),
@@ -147,6 +154,34 @@ NOISE_MISTAKES = [
     ("modifies its input", noise_in_place, r"your function changed its input x in place"),
     ("accepts severity 0 and 6", noise_no_validation, r"severity 0 was accepted"),
     ("other random numbers", noise_other_draw_order, r"your noise at severity 3, seed 0 uses other random numbers"),
+]
+
+
+def _scale(values):
+    return lambda: values
+
+
+def noise_on_scale(scale):
+    """A correct gaussian_noise that reads its sigma from the learner's scale function."""
+    def f(x, severity, seed=0):
+        if severity not in SEVERITIES:
+            raise ValueError("severity must be 1..5")
+        g = torch.Generator().manual_seed(seed)
+        return (x + scale()[severity - 1] * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    return f
+
+
+SCALE_MISTAKES = [
+    ("scale decreasing", _scale((0.42, 0.32, 0.24, 0.16, 0.08)), r"the scale must grow with the severity"),
+    ("flat step", _scale((0.1, 0.1, 0.2, 0.3, 0.4)), r"the scale must grow with the severity"),
+    ("four values", _scale((0.1, 0.2, 0.3, 0.4)), r"the scale needs 5 values"),
+    ("percent", _scale((8, 16, 24, 32, 42)), r"the scale's values are standard deviations in pixel units"),
+    ("zero at severity 1", _scale((0.0, 0.1, 0.2, 0.3, 0.4)), r"sigma at every severity must be > 0"),
+    ("severity 1 too strong", _scale((0.3, 0.4, 0.5, 0.6, 0.7)), r"severity 1 should barely change a digit"),
+    ("severity 5 too mild", _scale((0.01, 0.02, 0.03, 0.04, 0.05)), r"severity 5 should hide thin strokes"),
+    ("severity 5 buries the digit", _scale((0.1, 0.3, 0.5, 0.7, 0.9)), r"sigma = 0.9 at severity 5 buries the digit"),
+    ("a numpy array", lambda: __import__("numpy").array([0.08, 0.16, 0.24, 0.32, 0.42]),
+     r"noise_scale\(\) should return a tuple of 5 numbers"),
 ]
 
 
@@ -285,6 +320,30 @@ def _augmix_variant(weights="dirichlet", m_mode="beta", depth_mode="random", rng
     return f
 
 
+def _augmix_structure(mode):
+    """AugMix with the right weights but a wrong chain structure (the five mistakes that count only op calls miss)."""
+    def f(x, ops, g, width=3, max_depth=3, alpha=1.0):
+        n = len(x)
+        w = sample_dirichlet(alpha, n, width, g).to(x)
+        m = sample_beta(alpha, n, g).to(x).view(-1, 1, 1, 1)
+        mix = torch.zeros_like(x)
+        depth_once = int(torch.randint(1, max_depth + 1, (1,), generator=g))
+        seq = [ops[int(torch.randint(len(ops), (1,), generator=g))] for _ in range(max_depth)]
+        xk = x
+        for k in range(width):
+            depth = depth_once if mode == "depth_once" else int(torch.randint(1, max_depth + 1, (1,), generator=g))
+            if mode != "chains_compose":
+                xk = x
+            op_once = ops[int(torch.randint(len(ops), (1,), generator=g))]
+            for d in range(depth):
+                op = (op_once if mode == "one_op_per_chain" else seq[d] if mode == "same_sequence"
+                      else ops[int(torch.randint(len(ops), (1,), generator=g))])
+                xk = op(x, g) if mode == "ops_on_original" else op(xk, g)
+            mix = mix + w[:, k].view(-1, 1, 1, 1) * xk
+        return m * x + (1 - m) * mix
+    return f
+
+
 AUGMIX_MISTAKES = [
     ("chain weights not normalised", _augmix_variant(weights="uniform_unnormalised"), r"the weights do not add up to 1"),
     ("m * x + mix", _augmix_variant(m_mode="no_one_minus_m"), r"the weights do not add up to 1"),
@@ -297,6 +356,15 @@ AUGMIX_MISTAKES = [
     ("always the first operation", _augmix_variant(choice="first"), r"the operations are not picked at random from ops"),
     ("global random state", _augmix_variant(rng="global"), r"two calls with identically seeded generators gave different"),
     ("returns the input", lambda x, ops, g, width=3, max_depth=3, alpha=1.0: x.clone(), r"the output equals the input"),
+    # the chain structure (each op gets the previous op's output, each chain restarts from x, own depth and ops)
+    ("every op applied to the original x", _augmix_structure("ops_on_original"),
+     r"every operation was applied to the original image x"),
+    ("chains build on the previous chain", _augmix_structure("chains_compose"), r"the chains build on each other"),
+    ("one depth for all chains", _augmix_structure("depth_once"), r"in every call all 3 chains had the same depth"),
+    ("one op per chain, repeated", _augmix_structure("one_op_per_chain"),
+     r"each chain applies one operation over and over"),
+    ("one op sequence shared by all chains", _augmix_structure("same_sequence"),
+     r"all chains of a call apply the same sequence of operations"),
     # the issue's examples: chain weights that are not Dirichlet, caught as a class
     ("uniform chain weights", _augmix_variant(weights="uniform"), r"every chain weight is 1/3: uniform weights"),
     ("softmax of noise", _augmix_variant(weights="softmax_noise"), r"the chain weights are not Dirichlet"),
@@ -373,6 +441,7 @@ JS_MISTAKES = [
 
 ROWS = (
     [("gaussian_noise", name, fn, pat) for name, fn, pat in NOISE_MISTAKES]
+    + [("noise_scale", name, fn, pat) for name, fn, pat in SCALE_MISTAKES]
     + [("evaluate_suite", name, fn, pat) for name, fn, pat in SUITE_MISTAKES]
     + [("corruption_errors", name, fn, pat) for name, fn, pat in CE_MISTAKES]
     + [("augmix", name, fn, pat) for name, fn, pat in AUGMIX_MISTAKES]
@@ -382,6 +451,7 @@ ROWS = (
 
 CHECKS = {
     "gaussian_noise": lambda fn, **kw: check_gaussian_noise(fn, **kw),
+    "noise_scale": lambda fn, **kw: check_gaussian_noise(noise_on_scale(fn), fn, **kw),
     "evaluate_suite": lambda fn, **kw: check_evaluate_suite(fn, **kw),
     "corruption_errors": lambda fn, **kw: check_corruption_errors(fn, **kw),
     "augmix": lambda fn, **kw: check_augmix(fn, ref_ops, **kw),
@@ -390,6 +460,7 @@ CHECKS = {
 }
 REFERENCES = {
     "gaussian_noise": noise_ok,
+    "noise_scale": _scale((0.05, 0.1, 0.2, 0.3, 0.5)),
     "evaluate_suite": ref_suite,
     "corruption_errors": ref_ce,
     "augmix": ref_augmix,

@@ -236,8 +236,9 @@ def js_divergence(logits_clean: torch.Tensor, logits_aug1: torch.Tensor, logits_
 
     Computed in log space (``log_softmax``, and ``log M`` by ``logsumexp``), so that the value *and its
     gradient* stay finite when a softmax entry underflows to 0 (logits that differ by more than about 100).
-    The textbook form ``kl_div(log(M.clamp(eps)), p)`` has a finite value there but a NaN gradient: the
-    derivative of ``p log p`` at ``p = 0`` is ``-inf``, and ``-inf x 0`` (the softmax's own derivative) is NaN.
+    The form in the AugMix authors' code, ``kl_div(log(M.clamp(eps)), p)``, has a finite value there but a NaN
+    gradient: the derivative of ``p log p`` at ``p = 0`` is ``-inf``, and ``-inf x 0`` (the softmax's own
+    derivative) is NaN.
     """
     views = (logits_clean, logits_aug1, logits_aug2)
     if not all(isinstance(z, torch.Tensor) and z.is_floating_point() for z in views):

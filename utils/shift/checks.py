@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.checks import CASE_SECONDS, Case, CheckFailed, expect, run_check
+from utils.checks import Case, CheckFailed, expect, run_check
 from utils.shift.augmix import (
     OPERATIONS,
     OVERLAPS,
@@ -26,7 +26,7 @@ from utils.shift.augmix import (
     js_divergence as trusted_js,
     sample_dirichlet,
 )
-from utils.shift.corruptions import CORRUPTIONS, PARAMS, SEVERITIES, corrupt
+from utils.shift.corruptions import CORRUPTIONS, PARAMS, SEVERITIES, noise_with_sigma
 from utils.shift.suite import corruption_errors as trusted_corruption_errors
 from utils.shift.suite import evaluate_suite as trusted_evaluate_suite
 
@@ -37,6 +37,11 @@ __all__ = [
     "check_augmix",
     "check_js_divergence",
 ]
+
+
+# Seconds of wall time per check case: the reference answers each in well under a second on an idle machine (the
+# 6000-image Dirichlet cases take about one); the margin is for a loaded machine.
+TIMEOUT_S = 15.0
 
 
 def _digits(n: int = 24) -> torch.Tensor:
@@ -77,10 +82,11 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum()) / den if den > 0 else 0.0
 
 
-def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got: torch.Tensor) -> None:
+def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got: torch.Tensor,
+                    sigmas: tuple[float, ...]) -> None:
     """``got`` = fn(x, severity, seed) differs from the trusted corruption: say which mistake it looks like."""
-    exp = corrupt(x, "gaussian_noise", severity, seed=seed)
-    sigma = SIGMAS[severity - 1]
+    sigma = sigmas[severity - 1]
+    exp = noise_with_sigma(x, sigma, seed)
     lo, hi = float(got.min()), float(got.max())
     expect(lo >= -1e-6 and hi <= 1 + 1e-6,
            f"the noisy image has values outside [0, 1] (from {_f(lo)} to {_f(hi)}): clip the result to [0, 1] "
@@ -97,17 +103,17 @@ def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got
             raise CheckFailed(f"the noise has standard deviation {_f(a)} = sigma**2 at severity {severity}: the scale "
                               f"gives the standard deviation sigma = {sigma}, not the variance; multiply the draws by "
                               f"sigma")
-        for j, sj in enumerate(SIGMAS, start=1):
+        for j, sj in enumerate(sigmas, start=1):
             if j != severity and abs(a - sj) < 1e-4:
-                what = ("the scale runs backwards" if j == len(SIGMAS) + 1 - severity else
+                what = ("the scale runs backwards" if j == len(sigmas) + 1 - severity else
                         "the severity is off by one" if abs(j - severity) == 1 else "the wrong entry of the scale")
                 raise CheckFailed(f"{what}: at severity {severity} your noise has sigma = {sj}, the scale's value at "
-                                  f"severity {j}; severity s uses sigma = {list(SIGMAS)}[s - 1] (severities count "
+                                  f"severity {j}; severity s uses sigma = {list(sigmas)}[s - 1] (severities count "
                                   f"from 1, and sigma grows with the severity)")
         raise CheckFailed(f"the noise has standard deviation {_f(a)} at severity {severity}, but the scale says "
                           f"sigma = {sigma}")
     if seed != 0:
-        other = corrupt(x, "gaussian_noise", severity, seed=0)
+        other = noise_with_sigma(x, sigma, 0)
         expect(not torch.allclose(got, other, atol=1e-6),
                f"your output for seed={seed} is the course's output for seed=0: seed the generator with `seed`")
     bg = (x == 0) & (exp > 0)
@@ -139,18 +145,54 @@ def _diagnose_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, got
                       f"`g = torch.Generator().manual_seed(seed)`, before anything else")
 
 
-def _validate_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int):
+def _validate_noise(fn: Callable, x: torch.Tensor, severity: int, seed: int, sigmas: tuple[float, ...]):
     def validate(got) -> None:
         _is_image_like(got, x)
-        exp = corrupt(x, "gaussian_noise", severity, seed=seed)
+        exp = noise_with_sigma(x, sigmas[severity - 1], seed)
         if not torch.allclose(got, exp, atol=1e-6, rtol=0):
-            _diagnose_noise(fn, x, severity, seed, got)
+            _diagnose_noise(fn, x, severity, seed, got, sigmas)
     return validate
 
 
-def check_gaussian_noise(gaussian_noise, timeout_s: float | None = CASE_SECONDS) -> None:
-    """``gaussian_noise(x, severity, seed=0)``: x (N, C, H, W) in [0, 1] plus N(0, sigma^2) noise, sigma from the
-    severity scale, drawn from a generator seeded with ``seed``, clipped to [0, 1]; severities outside 1..5 raise."""
+# What a severity scale for Gaussian noise on digits in [0, 1] must satisfy (stated in the exercise): severity 1 barely
+# changes a digit, severity 5 hides its thin strokes without burying the digit.
+SCALE_FIRST_MAX, SCALE_LAST_RANGE = 0.15, (0.25, 0.8)
+
+
+def _validate_scale(scale) -> None:
+    expect(scale is not None, "noise_scale() returned None: did you forget a `return`?")
+    expect(isinstance(scale, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in scale),
+           f"noise_scale() should return a tuple of 5 numbers (sigma at severity 1..5), got {str(scale)[:80]}")
+    v = [float(a) for a in scale]
+    expect(len(v) == len(SEVERITIES), f"the scale needs {len(SEVERITIES)} values, one per severity 1..5; got {len(v)}")
+    expect(all(math.isfinite(a) for a in v), f"the scale has a value that is not finite: {v}")
+    expect(max(v) <= 1.0, f"the scale's values are standard deviations in pixel units (pixels are in [0, 1]), but it "
+                          f"goes up to {_f(max(v))}: percent, or pixels in [0, 255]?")
+    expect(min(v) > 0, f"sigma at every severity must be > 0 (severity 1 still adds some noise); got {v}")
+    expect(all(b > a for a, b in zip(v, v[1:])),
+           f"the scale must grow with the severity (each sigma larger than the one before), got {v}")
+    expect(v[0] <= SCALE_FIRST_MAX, f"severity 1 should barely change a digit, but sigma = {_f(v[0])} there; keep "
+                                    f"it at most {SCALE_FIRST_MAX}")
+    lo, hi = SCALE_LAST_RANGE
+    expect(lo <= v[-1], f"severity 5 should hide thin strokes, but sigma = {_f(v[-1])} there is mild; make it at "
+                        f"least {lo}")
+    expect(v[-1] <= hi, f"sigma = {_f(v[-1])} at severity 5 buries the digit; keep it at most {hi}")
+
+
+def check_gaussian_noise(gaussian_noise, noise_scale=None, timeout_s: float | None = TIMEOUT_S) -> None:
+    """``noise_scale()`` -> sigma at severity 1..5 (default: the course's scale); ``gaussian_noise(x, severity,
+    seed=0)``: x (N, C, H, W) in [0, 1] plus N(0, sigma^2) noise, sigma from that scale, drawn from a generator seeded
+    with ``seed``, clipped to [0, 1]; severities outside 1..5 raise."""
+    if noise_scale is None:
+        sigmas = tuple(SIGMAS)
+    else:
+        found = []
+        run_check("noise_scale", noise_scale, [Case("your severity scale", validate=lambda got: (
+            _validate_scale(got), found.append(tuple(float(a) for a in got))))], quiet=True, timeout_s=timeout_s,
+            hint="Five standard deviations in pixel units, growing with the severity, from barely visible noise "
+                 "to noise that hides thin strokes.")
+        sigmas = found[0]
     x = _digits(24)
 
     def deterministic(_got) -> None:
@@ -161,6 +203,20 @@ def check_gaussian_noise(gaussian_noise, timeout_s: float | None = CASE_SECONDS)
         expect(isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b),
                "two calls with the same seed gave different images: draw the noise from a torch.Generator seeded "
                "with `seed` (torch.randn(x.shape, generator=g)), not from the global random state")
+
+    def global_state_untouched(_got) -> None:
+        import random
+
+        import numpy as np
+
+        torch.manual_seed(1234)
+        before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+        _call(gaussian_noise, x, 3, seed=2)
+        after = (torch.get_rng_state(), np.random.get_state()[1], random.getstate())
+        expect(torch.equal(before[0], after[0]) and (before[1] == after[1]).all() and before[2] == after[2],
+               "your function changed the global random state (torch.manual_seed, np.random.seed or random.seed "
+               "inside it, or a draw without generator=g): every later random number in the notebook would then "
+               "depend on it; draw the noise from a local g = torch.Generator().manual_seed(seed)")
 
     def seed_matters(_got) -> None:
         a = _call(gaussian_noise, x, 3, seed=0)
@@ -189,13 +245,14 @@ def check_gaussian_noise(gaussian_noise, timeout_s: float | None = CASE_SECONDS)
     cases = [
         Case("the same seed twice, with the global random state changed in between", args=(x, 3), kwargs={"seed": 2},
              validate=deterministic),
+        Case("the global random state is left alone", args=(x, 3), kwargs={"seed": 2}, validate=global_state_untouched),
         Case("seed=0 and seed=1", args=(x, 3), kwargs={"seed": 0}, validate=seed_matters),
         Case("24 digits, severity 3, seed 0", args=(x, 3), kwargs={"seed": 0},
-             validate=_validate_noise(gaussian_noise, x, 3, 0)),
+             validate=_validate_noise(gaussian_noise, x, 3, 0, sigmas)),
         Case("24 digits, severity 1, seed 5", args=(x, 1), kwargs={"seed": 5},
-             validate=_validate_noise(gaussian_noise, x, 1, 5)),
+             validate=_validate_noise(gaussian_noise, x, 1, 5, sigmas)),
         Case("24 digits, severity 5, seed 5", args=(x, 5), kwargs={"seed": 5},
-             validate=_validate_noise(gaussian_noise, x, 5, 5)),
+             validate=_validate_noise(gaussian_noise, x, 5, 5, sigmas)),
         Case("the input is left unchanged", args=(x, 4), validate=input_untouched),
         Case("severities 0 and 6 are rejected", args=(x, 1), validate=bad_severity),
     ]
@@ -271,7 +328,7 @@ def _validate_suite(expected: dict[str, list[float]], clean: float, seed0: dict[
     return validate
 
 
-def check_evaluate_suite(evaluate_suite, timeout_s: float | None = CASE_SECONDS) -> None:
+def check_evaluate_suite(evaluate_suite, timeout_s: float | None = TIMEOUT_S) -> None:
     """``evaluate_suite(model, x, y, seed)`` -> ``{name: [accuracy at severity 1, ..., 5]}`` for every corruption."""
     model, x, y = _centroid_model()
     with torch.no_grad():
@@ -369,7 +426,7 @@ def _validate_ce(args: tuple):
     return validate
 
 
-def check_corruption_errors(corruption_errors, timeout_s: float | None = CASE_SECONDS) -> None:
+def check_corruption_errors(corruption_errors, timeout_s: float | None = TIMEOUT_S) -> None:
     """``corruption_errors(acc, clean_acc, base_acc, base_clean_acc)`` -> dict of CE, mCE, rel_CE, rel_mCE."""
     cases = [
         Case("three corruptions, model clean 98%, baseline clean 92%", args=(_ACC, 0.98, _BASE, 0.92),
@@ -440,6 +497,100 @@ class _ChainMarker:
         out.view(len(x), -1)[:, self.calls % out[0].numel()] = 1.0
         self.calls += 1
         return out
+
+
+class _Tracer:
+    """Operations that write down, in the image itself, what they were applied to.
+
+    Each of ``k`` operations adds to an image without looking at anything else: pixel 1 counts the operations applied
+    so far (a chain's depth), and the first operation of a chain writes a tag (its call number) into pixel 2 that the
+    later operations keep. Pixel 0 holds the image's id. An operation that receives an image reads off which chain it
+    belongs to and how many operations came before it, so the check can tell, per image and per ``augmix`` call,
+    which chains there were, how long each was, and which operations each applied, in order.
+    """
+
+    STEP = 1.0 / 64
+
+    def __init__(self, k: int = 3):
+        self.calls = 0                # operation calls so far (the next chain tag)
+        self.round = 0                # which augmix call the check is in
+        self.events = []              # (round, image id, chain tag, depth before this op, op index)
+        self.ops = [self._make(j) for j in range(k)]
+
+    def _make(self, j: int):
+        def op(x, g):
+            self.calls += 1
+            out = x.clone()
+            flat = out.reshape(len(x), -1)
+            ids = torch.round(flat[:, 0] * 256).long().tolist()
+            depth = torch.round(flat[:, 1] / self.STEP).long()
+            tag = torch.round(flat[:, 2] * 4096).long()
+            fresh = depth == 0
+            tag = torch.where(fresh, torch.full_like(tag, self.calls), tag)
+            for i, t, d in zip(ids, tag.tolist(), depth.tolist()):
+                self.events.append((self.round, i, t, d, j))
+            flat[:, 1] = flat[:, 1] + self.STEP
+            flat[:, 2] = tag.to(flat.dtype) / 4096
+            return out
+        return op
+
+    def chains(self) -> dict[tuple[int, int], list[list[tuple[int, int]]]]:
+        """``{(round, image): [chain, ...]}``, each chain the list of (depth before, op index) in call order."""
+        out: dict[tuple[int, int], dict[int, list[tuple[int, int]]]] = {}
+        for r, i, t, d, j in self.events:
+            out.setdefault((r, i), {}).setdefault(t, []).append((d, j))
+        return {key: list(v.values()) for key, v in out.items()}
+
+
+def _validate_chain_structure(augmix, rounds: int = 40, n: int = 6, width: int = 3, max_depth: int = 3):
+    """Run ``augmix`` with :class:`_Tracer` operations and read each chain's structure off the traced images."""
+
+    def validate(_got) -> None:
+        tr = _Tracer(3)
+        x = torch.zeros(n, 1, 8, 8)
+        x.view(n, -1)[:, 0] = torch.arange(1, n + 1, dtype=x.dtype) / 256
+        for r in range(rounds):
+            tr.round = r
+            augmix(x.clone(), tr.ops, torch.Generator().manual_seed(500 + r), width=width, max_depth=max_depth)
+        chains = tr.chains()
+        expect(len(chains) == rounds * n, f"the operations saw {len(chains)} (call, image) pairs, expected "
+                                          f"{rounds * n}: apply every chain to every image of the batch")
+        counts = [len(v) for v in chains.values()]
+        lengths = [len(c) for v in chains.values() for c in v]
+        saw_later = any(d > 0 for v in chains.values() for c in v for d, _ in c)
+        ordered = all([d for d, _ in c] == list(range(len(c))) for v in chains.values() for c in v)
+        if not saw_later:
+            raise CheckFailed(
+                "every operation was applied to the original image x, not to the previous operation's output "
+                "(each chain has depth 1 in effect): inside a chain, compose the operations, xk = op(xk, g), starting "
+                "from xk = x")
+        if max(counts) < width:
+            raise CheckFailed(
+                f"the chains build on each other: each chain continued from the previous chain's output (chains up "
+                f"to {max(lengths)} operations long with max_depth={max_depth}); every chain must start again from "
+                f"the original image, xk = x at the start of each chain")
+        expect(max(lengths) <= max_depth, f"a chain applied {max(lengths)} operations, more than max_depth="
+                                          f"{max_depth}: draw the depth uniformly in 1..max_depth")
+        expect(ordered, "an operation received an image that was not the previous operation's output in its chain: "
+                        "apply each chain's operations one after another, xk = op(xk, g)")
+        expect(set(counts) == {width}, f"with width={width} every image should go through {width} chains, but images "
+                                       f"went through {sorted(set(counts))} chains")
+        same_depth = [len({len(c) for c in v}) == 1 for v in chains.values()]
+        expect(not all(same_depth), f"in every call all {width} chains had the same depth: draw a depth in "
+                                    f"1..max_depth for each chain (inside the loop over chains), not once per call")
+        multi = [[j for _, j in c] for v in chains.values() for c in v if len(c) > 1]
+        expect(len(multi) < 10 or not all(len(set(s)) == 1 for s in multi),
+               "each chain applies one operation over and over (every chain of depth 2 or more repeats a single "
+               "operation): pick a new random operation at every step of the chain, not once per chain")
+
+        def shared(v):
+            seqs = [[j for _, j in c] for c in v]
+            k = min(len(s) for s in seqs)
+            return all(s[:k] == seqs[0][:k] for s in seqs)
+        expect(not all(shared(v) for v in chains.values()),
+               "all chains of a call apply the same sequence of operations (one sequence drawn once and reused by "
+               "every chain): draw each chain's operations separately, inside the loop over chains")
+    return validate
 
 
 def _validate_same_as_input(x):
@@ -548,7 +699,7 @@ def _validate_chain_weights(augmix, alpha: float, n: int = 6000, width: int = 3)
     return validate
 
 
-def check_augmix(augmix, aug_ops, timeout_s: float | None = CASE_SECONDS) -> None:
+def check_augmix(augmix, aug_ops, timeout_s: float | None = TIMEOUT_S) -> None:
     """``aug_ops()`` names safe operations; ``augmix(x, ops, g, width, max_depth, alpha)`` mixes augmentation chains."""
     if not callable(aug_ops):
         raise TypeError("check_augmix(augmix, aug_ops) expects your function `aug_ops` itself")
@@ -615,6 +766,8 @@ def check_augmix(augmix, aug_ops, timeout_s: float | None = CASE_SECONDS) -> Non
              kwargs={"alpha": 20.0}, validate=_validate_beta_mix(20.0)),
         Case("the same seeded generator gives the same output", args=(x, ops, gen(3)), validate=determinism),
         Case("chain depths and operation choices are random", args=(x[:2], [_halve], gen(4)), validate=depth_and_choice),
+        Case("traced operations: each chain restarts from x, composes its operations, and draws its own depth and "
+             "operations", args=(x[:2], [_halve], gen(4)), validate=_validate_chain_structure(augmix)),
         Case("6000 blank images, one marker operation per chain: the chain weights are Dirichlet(1)",
              args=(x[:2], [_halve], gen(5)), validate=_validate_chain_weights(augmix, 1.0)),
         Case("the same with alpha=20: the chain weights are Dirichlet(20)",
@@ -709,7 +862,7 @@ def _validate_js_grad(js_divergence, args: tuple, what: str):
     return validate
 
 
-def check_js_divergence(js_divergence, timeout_s: float | None = CASE_SECONDS) -> None:
+def check_js_divergence(js_divergence, timeout_s: float | None = TIMEOUT_S) -> None:
     """``js_divergence(logits_clean, logits_aug1, logits_aug2)`` -> scalar JS divergence of the three softmaxes, with a
     finite gradient even when a softmax entry underflows to 0."""
     g = torch.Generator().manual_seed(0)

@@ -46,10 +46,12 @@ __all__ = [
     "PARAMS",
     "corrupt",
     "corrupt_all",
+    "noise_with_sigma",
     "add_spurious_cue",
     "cue_positions",
     "cue_balancing_weights",
     "plot_suite",
+    "image_mosaic",
     "plot_accuracy_grid",
     "prediction_panel",
 ]
@@ -281,6 +283,21 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seed: int = 0) -> torch.T
     return out[0] if single else out
 
 
+def noise_with_sigma(x: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    """Gaussian noise of standard deviation ``sigma`` on the batch ``x``, clipped to [0, 1], drawn as :func:`corrupt`
+    draws it: ``corrupt(x, "gaussian_noise", s, seed)`` is ``noise_with_sigma(x, PARAMS["gaussian_noise"][s - 1],
+    seed)``. Lesson 03's check uses it to test a learner's corruption on the learner's own severity scale."""
+    validate_images(x)
+    seed = _check_int(seed, "seed")
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    single = x.dim() == 3
+    xb = (x.unsqueeze(0) if single else x).clamp(0.0, 1.0)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    out = _gaussian_noise(xb, float(sigma), g).clamp(0.0, 1.0).to(x.dtype)
+    return out[0] if single else out
+
+
 def corrupt_all(x: torch.Tensor, seed: int = 0, names: tuple[str, ...] | None = None) -> dict[tuple[str, int], torch.Tensor]:
     """``{(name, severity): corrupt(x, name, severity, seed)}`` for every corruption and severity."""
     names = CORRUPTIONS if names is None else tuple(_check_name(n) for n in names)
@@ -393,19 +410,56 @@ def plot_suite(image: torch.Tensor, seed: int = 0, names: tuple[str, ...] | None
     if image.dim() != 3:
         raise ValueError(f"image must be one image (C, H, W), got shape {tuple(image.shape)}")
     names = CORRUPTIONS if names is None else tuple(_check_name(n) for n in names)
-    fig, axes = plt.subplots(len(names), len(SEVERITIES) + 1, figsize=(1.0 * (len(SEVERITIES) + 1) + 1.2, 1.0 * len(names)),
-                             squeeze=False)
-    for r, n in enumerate(names):
-        imgs = [image] + [corrupt(image, n, s, seed) for s in SEVERITIES]
-        for c, img in enumerate(imgs):
-            ax = axes[r, c]
-            ax.imshow(img[0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            if r == 0:
-                ax.set_title("clean" if c == 0 else f"severity {c}", fontsize=8)
-        axes[r, 0].set_ylabel(f"{n}\n({CATEGORIES[n]})", fontsize=8, rotation=0, ha="right", va="center")
+    rows = [[image] + [corrupt(image, n, s, seed) for s in SEVERITIES] for n in names]
+    fig = image_mosaic([img for row in rows for img in row], ncols=len(SEVERITIES) + 1,
+                       col_labels=["clean"] + [f"severity {s}" for s in SEVERITIES],
+                       row_labels=[f"{n}\n({CATEGORIES[n]})" for n in names])
+    return fig
+
+
+def image_mosaic(images, ncols: int, titles=None, col_labels=None, row_labels=None, suptitle: str | None = None,
+                 size: float = 1.0):
+    """Images (C, H, W) or (H, W) of one size, tiled row by row into ONE axes (the first channel is shown).
+
+    Much cheaper to draw than one axes per image (what makes a figure of dozens of digits slow). ``titles`` label
+    each tile, ``col_labels`` / ``row_labels`` the columns and rows; returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    tiles = [torch.as_tensor(im).detach().cpu().float() for im in images]
+    if not tiles:
+        raise ValueError("image_mosaic needs at least one image")
+    tiles = [t[0] if t.dim() == 3 else t for t in tiles]
+    h, w = tiles[0].shape
+    if any(t.shape != (h, w) for t in tiles):
+        raise ValueError("image_mosaic needs images of one size")
+    ncols = max(1, min(int(ncols), len(tiles)))
+    nrows = (len(tiles) + ncols - 1) // ncols
+    gap = max(1, h // 8)
+    pad = 3 * gap if titles is not None else 0              # room above each row for the tiles' titles
+    th = h + gap + pad
+    mosaic = torch.ones(nrows * th - gap, ncols * (w + gap) - gap)
+    for k, t in enumerate(tiles):
+        r, c = divmod(k, ncols)
+        mosaic[r * th + pad:r * th + pad + h, c * (w + gap):c * (w + gap) + w] = t
+    fig, ax = plt.subplots(figsize=(size * ncols + (1.2 if row_labels else 0),
+                                    size * nrows * th / (h + gap) + (0.4 if suptitle else 0)))
+    ax.imshow(mosaic.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([c * (w + gap) + (w - 1) / 2 for c in range(ncols)] if col_labels else [],
+                  list(col_labels) if col_labels else [], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([r * th + pad + (h - 1) / 2 for r in range(nrows)] if row_labels else [],
+                  list(row_labels) if row_labels else [], fontsize=8)
+    for k, title in enumerate(titles or []):
+        if title:
+            r, c = divmod(k, ncols)
+            ax.text(c * (w + gap) + (w - 1) / 2, r * th + pad - 0.8, title, ha="center", va="bottom", fontsize=7)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
 
