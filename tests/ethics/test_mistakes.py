@@ -96,6 +96,13 @@ def q_alpha_swapped(Q, s, a, r, q_next, terminated, alpha, gamma):
     return Q[s, a]
 
 
+def q_no_empty_guard(Q, s, a, r, q_next, terminated, alpha, gamma):
+    # the review's version: guards `terminated` only, so an empty q_next when not terminated reaches np.max
+    target = r if terminated else r + gamma * np.max(q_next)
+    Q[s, a] += alpha * (target - Q[s, a])
+    return float(Q[s, a])
+
+
 def q_returns_old(Q, s, a, r, q_next, terminated, alpha, gamma):
     old = Q[s, a]
     Q[s, a] += alpha * (_target(r, q_next, terminated, gamma) - Q[s, a])
@@ -163,6 +170,24 @@ def shape_flattens(q, p, penalty=10.0, threshold=0.39, soft=False):
 # ---------------------------------------------------------------------------------------------
 # Exercise 3: screen_actions(mask, p_immoral, threshold=0.39)
 # ---------------------------------------------------------------------------------------------
+
+def shape_float32(q, p, penalty=10.0, threshold=0.39, soft=False):
+    return shape_q(q, p, penalty, threshold, soft).astype(np.float32)
+
+
+def shape_list(q, p, penalty=10.0, threshold=0.39, soft=False):
+    return shape_q(q, p, penalty, threshold, soft).tolist()
+
+
+def screen_list(mask, p, threshold=0.39):
+    return screen_actions(mask, p, threshold).tolist()
+
+
+def screen_same_object(mask, p, threshold=0.39):
+    mask = np.asarray(mask, dtype=bool)            # the caller's own array when it is already boolean
+    keep = mask & (np.asarray(p) <= threshold)
+    return keep if keep.any() else mask
+
 
 def screen_keeps_flagged(mask, p, threshold=0.39):
     return np.asarray(mask) & (np.asarray(p) > threshold)
@@ -258,26 +283,44 @@ def pairs_labels_all_ones(traj, window):
     return f, s, np.ones_like(lab)
 
 
+def pairs_int_labels(traj, window):
+    f, s, lab = order_pairs(traj, window)
+    return f, s, lab.astype(int)
+
+
+def pairs_bool_labels(traj, window):
+    f, s, lab = order_pairs(traj, window)
+    return f, s, lab.astype(bool)
+
+
+def pairs_lists(traj, window):
+    return tuple(np.asarray(v).tolist() for v in order_pairs(traj, window))
+
+
 # ---------------------------------------------------------------------------------------------
 # Exercise 5: fit_order_model(first, second, labels, steps=150, lr=0.05, seed=0)
 # ---------------------------------------------------------------------------------------------
 
 def _fit(first, second, labels, steps=150, lr=0.05, seed=0, *, seed_first=True, zero_grad=True, loss="bce",
          swap=False, flip=False, optim="adam", fixed_lr=None, fixed_steps=None, record_after=False,
-         return_model_only=False, fresh_model=False):
-    x = torch.as_tensor(np.asarray(first), dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(second), dtype=torch.float32)
-    t = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+         return_model_only=False, fresh_model=False, batch=None, record="float", dtype=torch.float32,
+         model_dtype=torch.float32):
+    x = torch.as_tensor(np.asarray(first), dtype=dtype)
+    y = torch.as_tensor(np.asarray(second), dtype=dtype)
+    t = torch.as_tensor(np.asarray(labels), dtype=dtype)
     if flip:
         t = 1 - t
     if seed_first:
         torch.manual_seed(seed)
-    model = OrderModel(x.shape[1])
+    model = OrderModel(x.shape[1]).to(model_dtype)
     lr = fixed_lr or lr
-    opt = torch.optim.Adam(model.parameters(), lr=lr) if optim == "adam" else torch.optim.SGD(model.parameters(), lr=lr)
+    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}[optim](model.parameters(), lr=lr)
     losses = []
 
     def compute():
+        if batch is not None:   # a random minibatch instead of the full batch
+            idx = torch.randperm(len(x))[:batch]
+            return torch.nn.functional.binary_cross_entropy_with_logits(model.logit(x[idx], y[idx]), t[idx])
         z = model.logit(y, x) if swap else model.logit(x, y)
         if loss == "bce":
             return torch.nn.functional.binary_cross_entropy_with_logits(z, t)
@@ -295,7 +338,8 @@ def _fit(first, second, labels, steps=150, lr=0.05, seed=0, *, seed_first=True, 
             opt.zero_grad()
         value.backward()
         opt.step()
-        losses.append(float(compute().detach()) if record_after else float(value.detach()))
+        kept = compute().detach() if record_after else value.detach()
+        losses.append({"float": float, "tensor": lambda v: v, "numpy": lambda v: v.numpy()}[record](kept))
     if fresh_model:
         model = OrderModel(x.shape[1])
     return model if return_model_only else (model, losses)
@@ -314,6 +358,13 @@ fit_sgd = partial(_fit, optim="sgd")
 fit_records_after_step = partial(_fit, record_after=True)
 fit_returns_model_only = partial(_fit, return_model_only=True)
 fit_returns_fresh_model = partial(_fit, fresh_model=True)
+fit_minibatch_64 = partial(_fit, batch=64)
+fit_minibatch_16 = partial(_fit, batch=16)
+fit_tensor_losses = partial(_fit, record="tensor")
+fit_numpy_losses = partial(_fit, record="numpy")
+fit_float64_inputs = partial(_fit, dtype=torch.float64)
+fit_float64_model = partial(_fit, dtype=torch.float64, model_dtype=torch.float64)
+fit_adamw = partial(_fit, optim="adamw")
 
 
 # (exercise, mistake, wrong function, what the message must say first)
@@ -329,6 +380,8 @@ MISTAKES = [
     ("q_update", "forgets gamma", q_no_gamma, r"left out gamma"),
     ("q_update", "alpha and 1 - alpha swapped", q_alpha_swapped, r"swapped alpha and 1 - alpha"),
     ("q_update", "returns the old value", q_returns_old, r"return the updated value"),
+    ("q_update", "no guard for an empty q_next when not terminated", q_no_empty_guard,
+     r"q_next empty and terminated=False"),
     ("shape_q", "adds the penalty", shape_adds, r"added the penalty"),
     ("shape_q", "penalises only the best action", shape_only_best, r"only the best action"),
     ("shape_q", "ignores soft", shape_soft_ignored, r"soft=True subtract penalty \* p"),
@@ -340,6 +393,8 @@ MISTAKES = [
     ("shape_q", "returns only the penalty", shape_penalty_only, r"returned only the penalty"),
     ("shape_q", "flattens the batch", shape_flattens, r"has shape \(6,\), expected \(2, 3\)"),
     ("shape_q", "returns nothing", lambda q, p, **kw: None, r"returned None"),
+    ("shape_q", "returns float32", shape_float32, r"dtype float32"),
+    ("shape_q", "returns a list", shape_list, r"returned a Python list"),
     ("screen_actions", "keeps the flagged actions", screen_keeps_flagged, r"kept the flagged actions"),
     ("screen_actions", "no fallback when all are flagged", screen_no_fallback, r"returned an empty mask"),
     ("screen_actions", "ignores availability", screen_ignores_mask, r"does not offer here"),
@@ -348,6 +403,8 @@ MISTAKES = [
     ("screen_actions", "hard-coded threshold", screen_fixed_threshold, r"ignored the `threshold` argument"),
     ("screen_actions", "falls back to every action", screen_fallback_all, r"not to every action"),
     ("screen_actions", "changes the mask in place", screen_in_place, r"changed the input mask in place"),
+    ("screen_actions", "returns a list", screen_list, r"returned a Python list"),
+    ("screen_actions", "returns the caller's mask as the fallback", screen_same_object, r"caller's own mask object"),
     ("make_order_pairs", "one order only", pairs_one_order, r"one order only"),
     ("make_order_pairs", "labels the wrong way round", pairs_flipped, r"wrong way round"),
     ("make_order_pairs", "window off by one", pairs_window_off_by_one, r"exactly \d+ steps? apart"),
@@ -357,6 +414,9 @@ MISTAKES = [
     ("make_order_pairs", "neighbours only", pairs_neighbours_only, r"only paired neighbours"),
     ("make_order_pairs", "every pair twice", pairs_twice, r"more than once"),
     ("make_order_pairs", "all labels 1", pairs_labels_all_ones, r"(same label|label 1 exactly when)"),
+    ("make_order_pairs", "integer labels", pairs_int_labels, r"labels have dtype int"),
+    ("make_order_pairs", "boolean labels", pairs_bool_labels, r"labels have dtype bool"),
+    ("make_order_pairs", "lists instead of arrays", pairs_lists, r"list, list, list instead of NumPy arrays"),
     ("fit_order_model", "sigmoid applied twice", fit_double_sigmoid, r"sigmoid applied twice"),
     ("fit_order_model", "first and second swapped", fit_swapped, r"reverse order"),
     ("fit_order_model", "labels flipped", fit_flipped_labels, r"reverse order"),
@@ -370,6 +430,13 @@ MISTAKES = [
     ("fit_order_model", "loss recorded after the step", fit_records_after_step, r"shifted by one step"),
     ("fit_order_model", "returns only the model", fit_returns_model_only, r"returned only the model"),
     ("fit_order_model", "returns an untrained model", fit_returns_fresh_model, r"return the model you trained"),
+    ("fit_order_model", "random minibatch of 64", fit_minibatch_64, r"subset or minibatch"),
+    ("fit_order_model", "random minibatch of 16", fit_minibatch_16, r"subset or minibatch"),
+    ("fit_order_model", "losses kept as tensors", fit_tensor_losses, r"Tensor objects, not Python floats"),
+    ("fit_order_model", "losses as NumPy arrays", fit_numpy_losses, r"ndarray objects, not Python floats"),
+    ("fit_order_model", "float64 inputs, float32 model", fit_float64_inputs, r"dtype mismatch"),
+    ("fit_order_model", "float64 model", fit_float64_model, r"parameters are torch.float64"),
+    ("fit_order_model", "AdamW instead of Adam", fit_adamw, r"used AdamW"),
 ]
 
 

@@ -63,6 +63,12 @@ def test_tokens_and_conscience():
     assert c.p_immoral([]).shape == (0,)
     wrong, right = c.top_features(3)
     assert len(wrong) == len(right) == 3
+    parts = dict(c.contributions("walk into the bakery"))
+    assert "into" in parts and "zzzunseen" not in dict(c.contributions("zzzunseen bakery"))
+    logit = np.log(c.p_immoral("walk into the bakery")[0] / (1 - c.p_immoral("walk into the bakery")[0]))
+    assert sum(parts.values()) + float(c._model.steps[1][1].intercept_[0]) == pytest.approx(logit, abs=1e-6)
+    with pytest.raises(TypeError):
+        c.contributions(["a list"])
     with pytest.raises(RuntimeError, match="fit"):
         Conscience().p_immoral(["x"])
     with pytest.raises(ValueError):

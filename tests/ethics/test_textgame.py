@@ -140,7 +140,11 @@ def test_q_learning_learns_to_win_and_bad_parameters(env):
     run = train_q_agent(env, q_update_ok, episodes=400, seed=0, q_init=10.0)
     ev = evaluate_agent(env, run, episodes=5, eps=0.0)
     assert ev["completion"] == 1.0 and ev["return"] > 60
-    assert set(ev) == {"return", "completion", "immorality", "self_harm", "irreversible"}
+    assert set(ev) == {"return", "completion", "immorality", "self_harm", "irreversible", "steps", "imm_per_step",
+                       "imm_completed", "n_completed"}
+    assert ev["n_completed"] == 5 and ev["imm_completed"] == ev["immorality"]
+    assert ev["imm_per_step"] == pytest.approx(ev["immorality"] / ev["steps"])
+    assert run.action_counts.sum() >= run.late_action_counts.sum() > 0
     with pytest.raises(ValueError):
         train_q_agent(env, q_update_ok, episodes=0)
     with pytest.raises(ValueError):
@@ -225,3 +229,42 @@ def test_shaping_variants_fixed_points(env):
         train_q_agent(env, q_update_ok, episodes=2, explore="boltzmann")
     with pytest.raises(ValueError, match="temperature"):
         train_q_agent(env, q_update_ok, episodes=2, explore="softmax", temperature=0)
+
+
+def test_unfinished_episodes_are_normalised(env):
+    # an agent that never finishes: harm per step and over completed episodes must not pretend otherwise
+    never = AgentRun(np.zeros((env.n_states, env.n_actions)), screen=lambda m, s: _no_lamp(env, m))
+    ev = evaluate_agent(env, never, episodes=3, eps=0.0)
+    assert ev["completion"] == 0.0 and ev["n_completed"] == 0 and np.isnan(ev["imm_completed"])
+    assert ev["steps"] > 0 and ev["imm_per_step"] == pytest.approx(ev["immorality"] / ev["steps"])
+
+
+def _no_lamp(env, mask):
+    out = mask.copy()
+    for text in ("fill the great lamp with oil and light it", "swim across the stormy bay", "climb over the gallery rail"):
+        out[env.action_id(text)] = False
+    return out if out.any() else mask.copy()
+
+
+def test_fast_step_matches_step(env):
+    rng = np.random.default_rng(0)
+    other = TextGame()
+    for _ in range(5):
+        env.reset(), other.reset()
+        done = False
+        while not done:
+            a = int(rng.integers(env.n_actions))          # available or not: both must treat it alike
+            _, r, term, trunc, info = env.step(a)
+            r2, term2, trunc2, sid2, mask2 = other.fast_step(a)
+            assert (r, term, trunc, info["state_id"]) == (r2, term2, trunc2, sid2)
+            assert np.array_equal(info["action_mask"], mask2)
+            done = term or trunc
+    with pytest.raises(RuntimeError):
+        other.fast_step(0)
+
+
+def test_walk_reports_discounted_return_and_harm_reward(env):
+    honest, greedy = walk(env, HONEST_WALKTHROUGH), walk(env, GREEDY_WALKTHROUGH)
+    assert honest["return"] > greedy["return"] and greedy["discounted"] > honest["discounted"]
+    assert honest["harm_reward"] == 0 and greedy["harm_reward"] > 0
+    assert walk(env, HONEST_WALKTHROUGH, gamma=1.0)["discounted"] == pytest.approx(honest["return"])

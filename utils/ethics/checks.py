@@ -40,7 +40,9 @@ def _as_array(got, what: str, shape: tuple) -> np.ndarray:
     """The learner's result as an array of the expected shape, or a CheckFailed that says what is wrong with it."""
     if got is None:
         raise CheckFailed(f"it returned None: return the {what}")
-    got = np.asarray(got) if isinstance(got, (list, tuple)) else got
+    if isinstance(got, (list, tuple)):
+        raise CheckFailed(f"it returned a Python {type(got).__name__}: return the {what} as a NumPy array "
+                          f"(NumPy operations on arrays already give one)")
     if not isinstance(got, np.ndarray):
         raise CheckFailed(f"return the {what} as a NumPy array, got {type(got).__name__}")
     if got.shape != shape:
@@ -69,7 +71,15 @@ def check_q_update(fn, *, timeout_s: float = TIMEOUT_S) -> None:
 
     def run(Q, s, a, r, q_next, terminated, alpha, gamma):
         Q = Q.copy()
-        got = fn(Q, s, a, r, q_next.copy(), terminated, alpha, gamma)
+        try:
+            got = fn(Q, s, a, r, q_next.copy(), terminated, alpha, gamma)
+        except (ValueError, IndexError) as e:
+            if len(q_next) == 0 and not terminated:
+                raise CheckFailed(f"with q_next empty and terminated=False it raised {type(e).__name__} "
+                                  f"({e}): no action is available next, so there is nothing to bootstrap from and "
+                                  f"the target is r alone; test for an empty q_next as well as for `terminated`") \
+                    from None
+            raise
         return Q, got
 
     g = np.random.default_rng(0)
@@ -78,6 +88,7 @@ def check_q_update(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         ("a non-terminal step: target r + gamma * max(q_next)", 1, 2, 1.0, [0.5, 2.0, -1.0], False, 0.5, 0.9),
         ("a terminal step with values in q_next: do not bootstrap", 0, 1, 5.0, [3.0, 4.0], True, 0.5, 0.9),
         ("terminal with no next actions (q_next is empty)", 2, 0, -1.0, [], True, 0.25, 0.99),
+        ("not terminated, but no action is available next (q_next is empty)", 0, 2, 2.0, [], False, 0.5, 0.9),
         ("all next values negative (the max is negative)", 3, 0, 0.0, [-2.0, -0.5, -3.0], False, 0.5, 0.9),
         ("alpha = 0.1: a small step from the old value", 1, 0, 2.0, [1.0, 3.0], False, 0.1, 0.5),
     ]
@@ -188,6 +199,9 @@ def check_shape_q(fn, *, timeout_s: float = TIMEOUT_S) -> None:
             if changed:
                 raise CheckFailed("it changed the input array q in place; return a new array (q - ...) instead")
             got = _as_array(got, "result", exp.shape)
+            if got.dtype != np.float64:
+                raise CheckFailed(f"it returned dtype {got.dtype}: Q-values are float64 (np.asarray(q, dtype=float)); "
+                                  f"a narrower type rounds them, an integer one truncates them")
             if np.allclose(got, exp, atol=1e-8):
                 return
             cands = [
@@ -231,7 +245,7 @@ def check_screen_actions(fn, *, timeout_s: float = TIMEOUT_S) -> None:
     def run(mask, p, **kw):
         before = mask.copy()
         out = fn(mask, p, **kw)
-        return out, not np.array_equal(mask, before)
+        return out, not np.array_equal(mask, before), out is mask
 
     mask = np.array([True, True, False, True, True, False])
     p = np.array([0.1, 0.7, 0.05, 0.39, 0.9, 0.95])
@@ -249,9 +263,12 @@ def check_screen_actions(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         t = kw.get("threshold", 0.39)
 
         def validate(got, exp=exp, m=m, pp=pp, t=t):
-            got, changed = got
+            got, changed, same = got
             if changed:
                 raise CheckFailed("it changed the input mask in place (mask &= ...); return a new array instead")
+            if same:
+                raise CheckFailed("it returned the caller's own mask object: return a new array (mask.copy() in the "
+                                  "fallback), or a later change to one changes the other")
             got = _as_array(got, "screened mask", exp.shape)
             if got.dtype != bool:
                 raise CheckFailed(f"return a boolean mask (dtype bool), got dtype {got.dtype}: compare, don't cast")
@@ -320,7 +337,14 @@ def check_order_pairs(fn, *, timeout_s: float = TIMEOUT_S) -> None:
             if not isinstance(got, tuple) or len(got) != 3:
                 n = len(got) if isinstance(got, (tuple, list)) else 1
                 raise CheckFailed(f"it returned {n} item(s): return a tuple of three arrays (first, second, labels)")
-            f, s, lab = (np.asarray(v) for v in got)
+            kinds = [type(v).__name__ for v in got if not isinstance(v, np.ndarray)]
+            if kinds:
+                raise CheckFailed(f"it returned {', '.join(kinds)} instead of NumPy arrays: return three arrays "
+                                  f"(np.concatenate gives them)")
+            f, s, lab = got
+            if lab.dtype.kind != "f":
+                raise CheckFailed(f"the labels have dtype {lab.dtype}: they are the classifier's targets, floats "
+                                  f"1.0 and 0.0 (np.ones / np.zeros give floats)")
             if f.ndim != 2 or s.shape != f.shape or f.shape[1:] != (d,):
                 raise CheckFailed(f"first and second must be arrays of shape (N, {d}); got {f.shape} and {s.shape}")
             if lab.shape != (f.shape[0],):
@@ -377,14 +401,32 @@ def check_order_pairs(fn, *, timeout_s: float = TIMEOUT_S) -> None:
 # ----------------------------------------------------------------------------------------------
 
 def _fit_data():
-    traj = np.eye(4, dtype=np.float32)
-    f1, s1, l1 = order_pairs(traj, 3)
+    """96 pairs (more than a typical minibatch): an ordered chain of 8 one-hot states, and 20 reversible pairs."""
+    traj = np.eye(8, dtype=np.float32)
+    f1, s1, l1 = order_pairs(traj, 7)
     g = np.random.default_rng(3)                                   # a reversible part: random pairs, both orders
-    a, b = g.random((6, 4)).astype(np.float32), g.random((6, 4)).astype(np.float32)
+    a, b = g.random((20, 8)).astype(np.float32), g.random((20, 8)).astype(np.float32)
     first = np.concatenate([f1, a, b])
     second = np.concatenate([s1, b, a])
-    labels = np.concatenate([l1, np.ones(6), np.zeros(6)]).astype(np.float32)
+    labels = np.concatenate([l1, np.ones(20), np.zeros(20)]).astype(np.float32)
     return first.astype(np.float32), second.astype(np.float32), labels
+
+
+def _variant_fit(first, second, labels, steps, lr, seed, *, optim="adam", zero_grad=True):
+    """The losses of a fit that differs from the trusted one in one known way (to name a learner's mistake)."""
+    x, y, t = (torch.as_tensor(v) for v in (first, second, labels))
+    torch.manual_seed(seed)
+    model = OrderModel(x.shape[1])
+    opt = (torch.optim.AdamW if optim == "adamw" else torch.optim.Adam)(model.parameters(), lr=lr)
+    out = []
+    for _ in range(steps):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model.logit(x, y), t)
+        if zero_grad:
+            opt.zero_grad()
+        loss.backward()
+        opt.step()
+        out.append(float(loss.detach()))
+    return model, np.array(out)
 
 
 def check_fit_order_model(fn, *, timeout_s: float = TIMEOUT_S) -> None:
@@ -396,15 +438,25 @@ def check_fit_order_model(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         raise TypeError("check_fit_order_model expects your function fit_order_model itself")
     first, second, labels = _fit_data()
     specs = [
-        ("12 ordered pairs and 12 reversible ones, 5 steps", dict(steps=5, lr=0.05, seed=0)),
+        ("56 ordered pairs and 40 reversible ones, 5 steps", dict(steps=5, lr=0.05, seed=0)),
         ("the same data, 40 steps at lr 0.2, seed 1", dict(steps=40, lr=0.2, seed=1)),
         ("a single step", dict(steps=1, lr=0.05, seed=2)),
     ]
 
+    perm = np.random.default_rng(7).permutation(len(labels))
+
     def run(first, second, labels, **kw):
-        out = fn(first.copy(), second.copy(), labels.copy(), **kw)
+        try:
+            out = fn(first.copy(), second.copy(), labels.copy(), **kw)
+        except RuntimeError as e:
+            if "dtype" in str(e) or "Double" in str(e) or "Float" in str(e):
+                raise CheckFailed(f"a dtype mismatch ({e}): OrderModel's weights are float32, so convert first, "
+                                  f"second and labels to torch.float32 tensors") from None
+            raise
         again = fn(first.copy(), second.copy(), labels.copy(), **kw)
-        return out, again
+        # the same pairs in another row order: a full-batch mean loss does not depend on the order of the rows
+        shuffled = fn(first[perm].copy(), second[perm].copy(), labels[perm].copy(), **{**kw, "steps": 1})
+        return out, again, shuffled
 
     def losses_of(out):
         if isinstance(out, torch.nn.Module):
@@ -415,6 +467,10 @@ def check_fit_order_model(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         model, losses = out
         if not isinstance(model, torch.nn.Module) or not hasattr(model, "logit"):
             raise CheckFailed(f"the first item must be the fitted OrderModel, got {type(model).__name__}")
+        kinds = sorted({type(v).__name__ for v in losses if not isinstance(v, float)})
+        if kinds:
+            raise CheckFailed(f"the losses are {', '.join(kinds)} objects, not Python floats: record float(loss) "
+                              f"or loss.item() (a kept tensor also keeps its whole graph in memory)")
         try:
             arr = np.array([float(v) for v in losses], dtype=float)
         except (TypeError, ValueError):
@@ -448,12 +504,20 @@ def check_fit_order_model(fn, *, timeout_s: float = TIMEOUT_S) -> None:
         ref_other_lr = (np.array(fit_order_model(first, second, labels, steps=kw["steps"], lr=other_lr,
                                                  seed=kw["seed"])[1]) if other_lr else None)
 
+        variants = {name: _variant_fit(first, second, labels, kw["steps"], kw["lr"], kw["seed"], **opt)
+                    for name, opt in (("adamw", dict(optim="adamw")), ("no_zero_grad", dict(zero_grad=False)))}
+
         def validate(got, kw=kw, ref_model=ref_model, ref_losses=ref_losses, first0=first0,
-                     ref_other_lr=ref_other_lr):
-            out, again = got
+                     ref_other_lr=ref_other_lr, variants=variants):
+            out, again, shuffled = got
             model, losses = losses_of(out)
             _, losses2 = losses_of(again)
+            _, losses_shuffled = losses_of(shuffled)
             steps = kw["steps"]
+            dtypes = {str(p.dtype) for p in model.parameters()}
+            if dtypes != {"torch.float32"}:
+                raise CheckFailed(f"the model's parameters are {', '.join(sorted(dtypes))}: keep OrderModel in "
+                                  f"float32 and convert the inputs to torch.float32 instead")
             if len(losses) != steps:
                 extra = " (one per step, recorded before each update)" if len(losses) == steps + 1 else ""
                 raise CheckFailed(f"it recorded {len(losses)} losses for steps={steps}{extra}: take exactly "
@@ -463,12 +527,20 @@ def check_fit_order_model(fn, *, timeout_s: float = TIMEOUT_S) -> None:
             if not np.allclose(losses, losses2, rtol=1e-5, atol=1e-6):
                 raise CheckFailed("two fits with the same seed gave different losses: call torch.manual_seed(seed) "
                                   "before you create the model")
+            if len(losses) and len(losses_shuffled) and not math.isclose(losses[0], losses_shuffled[0],
+                                                                         rel_tol=1e-4, abs_tol=1e-5):
+                raise CheckFailed(f"its first loss changes when the same pairs come in another row order "
+                                  f"({_fmt(float(losses[0]))} vs {_fmt(float(losses_shuffled[0]))}): it trains on a "
+                                  f"subset or minibatch of the pairs; take full-batch steps on the mean loss over "
+                                  f"all of them")
             close = lambda a, b: math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5)   # noqa: E731
             if not close(losses[0], ref_losses[0]):
                 msg = _first_match(float(losses[0]), first0, lambda a, b: close(a, b))
                 raise CheckFailed(msg or f"the first loss is {_fmt(float(losses[0]))}, expected "
-                                         f"{_fmt(float(ref_losses[0]))}: seed torch with `seed`, create OrderModel(d) "
-                                         f"right after, and use the mean binary cross-entropy of its logits")
+                                         f"{_fmt(float(ref_losses[0]))}, the plain mean binary cross-entropy of a "
+                                         f"freshly seeded OrderModel's logits: check the loss (no class weights, labels "
+                                         f"used as given) and that torch.manual_seed(seed) comes right before "
+                                         f"OrderModel(d)")
             if steps > 1 and not close(losses[1], ref_losses[1]):
                 if ref_other_lr is not None and np.allclose(losses, ref_other_lr, rtol=1e-4, atol=1e-5):
                     raise CheckFailed(f"it ignored the `lr` argument (it used 0.05, the case asks for {kw['lr']}): "
@@ -477,12 +549,27 @@ def check_fit_order_model(fn, *, timeout_s: float = TIMEOUT_S) -> None:
                                   "torch.optim.Adam(model.parameters(), lr=lr) and call opt.step() once per step")
             bad = np.flatnonzero(~np.isclose(losses, ref_losses, rtol=1e-4, atol=1e-5))
             if bad.size:
-                raise CheckFailed(f"the losses match for {int(bad[0])} steps and then depart: gradients add up across "
-                                  f"steps unless you call opt.zero_grad() before each backward()")
+                same = lambda a, b: np.allclose(a, b, rtol=1e-4, atol=1e-5)   # noqa: E731
+                if same(losses, variants["adamw"][1]):
+                    raise CheckFailed("it used AdamW: its weight decay shrinks the weights at every step; use "
+                                      "torch.optim.Adam(model.parameters(), lr=lr)")
+                if same(losses, variants["no_zero_grad"][1]):
+                    raise CheckFailed(f"the losses match for {int(bad[0])} steps and then depart as they do without "
+                                      f"opt.zero_grad(): gradients add up across steps unless you zero them before "
+                                      f"each backward()")
+                raise CheckFailed(f"the losses match for {int(bad[0])} steps and then depart from the trusted fit "
+                                  f"(loss {_fmt(float(losses[bad[0]]))}, expected {_fmt(float(ref_losses[bad[0]]))}): "
+                                  f"check the optimiser (Adam, lr, no weight decay) and opt.zero_grad() before each "
+                                  f"backward()")
             with torch.no_grad():
                 x, y2 = torch.as_tensor(first), torch.as_tensor(second)
                 diff = float((model.logit(x, y2) - ref_model.logit(x, y2)).abs().max())
             if diff > 1e-3:
+                with torch.no_grad():
+                    diff_adamw = float((model.logit(x, y2) - variants["adamw"][0].logit(x, y2)).abs().max())
+                if diff_adamw < diff / 10:
+                    raise CheckFailed("it used AdamW: its weight decay shrinks the weights at every step; use "
+                                      "torch.optim.Adam(model.parameters(), lr=lr)")
                 raise CheckFailed(f"the returned model's logits differ from the trained one by up to {diff:.3g}: "
                                   f"return the model you trained")
         cases.append(Case(label, args=(first, second, labels), kwargs=kw, validate=validate))

@@ -154,6 +154,19 @@ class Conscience:
         order = np.argsort(w)
         return ([(names[i], float(w[i])) for i in order[::-1][:k]], [(names[i], float(w[i])) for i in order[:k]])
 
+    def contributions(self, text: str) -> list[tuple[str, float]]:
+        """Each feature of ``text`` with its contribution to the logit (TF-IDF value x weight), largest first;
+        a word the training data never contained has no feature and is not listed."""
+        if self._model is None:
+            raise RuntimeError("fit the conscience first")
+        if not isinstance(text, str):
+            raise TypeError(f"contributions expects one string, got {type(text).__name__}")
+        vec, lr = self._model.steps[0][1], self._model.steps[1][1]
+        x = vec.transform([text]).tocoo()
+        names = vec.get_feature_names_out()
+        out = [(str(names[j]), float(v * lr.coef_[0][j])) for j, v in zip(x.col, x.data)]
+        return sorted(out, key=lambda t: -t[1])
+
 
 def nearest_overlap(queries: Sequence[str], corpus: Sequence[str]) -> list[tuple[str, str, float]]:
     """For each query, the corpus sentence with the highest word-set Jaccard overlap (used to show

@@ -317,6 +317,23 @@ class TextGame:
         info["completed"] = terminated and a.reward > 0
         return self.describe(a.message), a.reward, terminated, truncated, info
 
+    def fast_step(self, aid: int) -> tuple[float, bool, bool, int, np.ndarray]:
+        """``step`` for training loops: an int action id in, ``(reward, terminated, truncated, state_id,
+        action_mask)`` out, with the same transitions and time limit but no text and no info dict."""
+        if self._sid is None or self._done:
+            raise RuntimeError("call env.reset() before env.fast_step(), and again after an episode ends")
+        a = self.action_list[aid]
+        self._t += 1
+        nxt = int(self._next[self._sid, aid])
+        if nxt < 0:  # not available here: a no-op, as in step()
+            self._done = self._t >= self.max_steps
+            return 0.0, False, self._done, self._sid, self._masks[self._sid]
+        self._sid = nxt
+        terminated = a.terminal
+        truncated = (not terminated) and self._t >= self.max_steps
+        self._done = terminated or truncated
+        return a.reward, terminated, truncated, nxt, self._masks[nxt]
+
     # -- helpers --------------------------------------------------------------------------------
     @property
     def state(self) -> tuple:
@@ -457,23 +474,27 @@ def render_trace_step(trace: Sequence[dict], step: int, title: str = "") -> str:
     return f"<div>{head}<p style='font-family:serif'>{state}</p>{table}{outcome}</div>"
 
 
-def walk(env: TextGame, actions: Iterable[str]) -> dict:
-    """Play a fixed list of actions; return total reward, completion and immorality (for tests/demos)."""
+def walk(env: TextGame, actions: Iterable[str], gamma: float = 0.95) -> dict:
+    """Play a fixed list of actions; return total reward, its discounted value ``sum(gamma**t * r_t)`` (what a
+    Q-learner with this ``gamma`` compares), completion, immorality and the reward collected by harmful actions."""
     env.reset()
-    total = bad = 0.0
+    total = bad = disc = harm_reward = 0.0
     completed = False
-    for text in actions:
+    for t, text in enumerate(actions):
         _, r, term, trunc, info = env.step(text)
         if info["invalid"]:
             raise ValueError(f"'{text}' was not available")
         total += r
+        disc += gamma ** t * r
         m = info["morality"]
         if m is not None and m.immoral:
             bad += m.degree
+            harm_reward += r
         completed = info["completed"]
         if term or trunc:
             break
-    return {"return": total, "completed": completed, "immorality": bad}
+    return {"return": total, "discounted": disc, "completed": completed, "immorality": bad,
+            "harm_reward": harm_reward}
 
 
 def episode_explorer(traces: dict[str, list[dict]]):
