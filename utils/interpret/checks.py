@@ -652,8 +652,8 @@ def check_saliency(saliency) -> None:
                 p.grad = None  # a .backward() leaves gradients in the model: clear them for the next case
             expect(not seen.pop("moved"),
                    "you changed the caller's x (it now requires grad, carries a .grad, or holds other "
-                              "values): the exercise says not to change x in place. Work on a copy: "
-                              "x.clone().requires_grad_() (or x.detach().clone()), and take the gradient of that.")
+                   "values): the exercise says not to change x in place. Work on a copy: "
+                   "x.clone().requires_grad_() (or x.detach().clone()), and take the gradient of that.")
             expect(not (isinstance(got, torch.Tensor) and got.requires_grad),
                    "your maps are still attached to the autograd graph (requires_grad=True; create_graph=True?): "
                    "return plain tensors, the gradient itself with no graph behind it")
