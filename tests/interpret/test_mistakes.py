@@ -27,7 +27,8 @@ torch.set_num_threads(1)
 
 def _vis(features, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_shift=1, seed=0, *, sign=-1.0,
          param="sigmoid", finish="sigmoid", tv_sign=1.0, use_tv=True, use_direction=True, zero_grad=True,
-         steps_cap=None, detach=True, jitter="half", jitter_gen="same", tv_on="x", new_adam=False, dtype=None):
+         steps_cap=None, detach=True, jitter="half", jitter_gen="same", tv_on="x", new_adam=False, dtype=None,
+         mean=False):
     """The exercise with knobs that inject one typical mistake each."""
     units = torch.as_tensor(units).reshape(-1)
     g = torch.Generator().manual_seed(seed)
@@ -45,6 +46,7 @@ def _vis(features, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_sh
         act = E.unit_activations(features, seen, units)
         tv_img = seen if tv_on == "seen" else x
         loss = sign * (d * act).sum() + (tv_sign * tv_weight * E.total_variation(tv_img).sum() if use_tv else 0)
+        loss = loss / len(units) if mean else loss
         if zero_grad:
             opt.zero_grad()
         loss.backward()
@@ -88,6 +90,7 @@ VISUALISE_MISTAKES = [
     ("the penalty on the jittered copy", lambda *a, **k: _vis(*a, **k, tv_on="seen"), r"penalty was put on the jit"),
     ("a new Adam at every step", lambda *a, **k: _vis(*a, **k, new_adam=True), r"new Adam was created"),
     ("float64 images", lambda *a, **k: _vis(*a, **k, dtype=torch.float64), r"float32"),
+    ("the loss averaged over the images", lambda *a, **k: _vis(*a, **k, mean=True), r"averaged over the images"),
 ]
 
 

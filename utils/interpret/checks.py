@@ -11,6 +11,7 @@ The tables of typical mistakes that each check must reject are in ``tests/interp
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -109,7 +110,8 @@ def _visualise_reference_images(label: str) -> torch.Tensor:
 
 
 def _vis_variant(feats, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_shift=1, seed=0, *,
-                 jitter_steps="half", jitter_gen="same", tv_on="x", tv_scale=1.0, new_adam=False, zero_grad=True):
+                 jitter_steps="half", jitter_gen="same", tv_on="x", tv_scale=1.0, new_adam=False, zero_grad=True,
+                 reduce="sum"):
     """The recipe with one typical mistake injected: used only to NAME a wrong answer, never as the reference
     (that is :func:`utils.interpret.experiment.visualise`)."""
     units = torch.as_tensor(units).reshape(-1)
@@ -126,6 +128,8 @@ def _vis_variant(feats, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, m
         act = E.unit_activations(feats, seen, units)
         tv = E.total_variation(seen if tv_on == "seen" else x).sum()
         loss = -(direction * act).sum() + tv_scale * tv_weight * tv
+        if reduce == "mean":
+            loss = loss / len(units)
         if zero_grad:
             opt.zero_grad()
         loss.backward()
@@ -149,18 +153,26 @@ _VIS_MISTAKES = [
      dict(tv_scale=0.0)),
     ("the smoothness penalty (total variation) was subtracted, which rewards rough images: ADD +tv_weight * "
      "total_variation(x) to the loss you minimise", dict(tv_scale=-1.0)),
+    ("the loss was averaged over the images (mean): sum it over the batch, so that each image gets its own full "
+     "gradient whatever n is", dict(reduce="mean")),
     ("a new Adam was created at every step, so it forgets its running averages: create the optimiser once, before "
      "the loop", dict(new_adam=True)),
-    ("the gradients were never zeroed, so they accumulate over the steps: call opt.zero_grad() at every step",
+    ("the gradients were never zeroed, so they accumulate over the steps: zero the gradients at every step",
      dict(zero_grad=False)),
 ]
+
+
+_NAMING_BUDGET_S = 8.0  # seconds spent looking for the mistake that explains a wrong visualisation
 
 
 def _name_vis_mistake(got, feats, units, kwargs) -> str | None:
     """The message of the typical mistake that reproduces ``got`` exactly, or None."""
     if not (isinstance(got, torch.Tensor) and got.dtype == torch.float32):
         return None
+    start = time.perf_counter()
     for message, knobs in _VIS_MISTAKES:
+        if time.perf_counter() - start > _NAMING_BUDGET_S:  # stay well inside the case's time limit
+            return None
         try:
             wrong = _vis_variant(feats, units, **kwargs, **knobs)
         except Exception:  # noqa: BLE001 - a variant that cannot run for this case does not match
@@ -257,10 +269,9 @@ def _validate_exact(units, steps, feats, kw=_EXACT):
                    f"g) in the first steps // 2 steps, the penalty is on x, and every random number comes from g.")
         elif steps == 1:
             expect(diff <= 1e-4,
-                   f"after a single step your images differ from the course's by up to {diff:.3g}: start from "
-                   f"p = 0.1 * torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)), feed "
-                   f"x = sigmoid(p) to the unit, and take one step of torch.optim.Adam([p], lr=lr) on "
-                   f"-direction * activation (+ tv_weight * total_variation(x)).")
+                   f"after a single step your images differ from the course's by up to {diff:.3g}: check the start "
+                   f"(0.1 * randn of shape (n, 1, 8, 8) from a generator seeded with `seed`), the optimiser (Adam at "
+                   f"`lr`, on p) and the loss (summed over the images).")
         else:
             expect(diff <= 1e-4,
                    f"after one step your images match the course's, after {steps} steps they differ by up to "
@@ -282,7 +293,9 @@ def check_visualise(visualise) -> None:
                                            dict(direction=direction, **kw))))
     u = torch.tensor([1, 2])
     exact = [Case(f"the recipe exactly: {steps} step(s), no jitter, no penalty", args=(feats, u),
-                  kwargs=dict(steps=steps, **_EXACT), validate=_validate_exact(u, steps, feats)) for steps in (1, 4)]
+                  kwargs=dict(steps=steps, **_EXACT),
+                  validate=_naming(_validate_exact(u, steps, feats), feats, u, dict(steps=steps, **_EXACT)))
+             for steps in (1, 4)]
     jit = dict(_EXACT, tv_weight=0.05, max_shift=1, seed=4)
     exact.append(Case("the recipe exactly: 8 steps with jitter (first 4) and the penalty", args=(feats, u),
                       kwargs=dict(steps=8, **jit),
