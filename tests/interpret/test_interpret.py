@@ -359,3 +359,17 @@ def test_gradient_saliency_and_randomisation_test():
     assert r_self.shape == (1, 3)
     with pytest.raises(ValueError, match="at least one"):
         S.randomisation_test(S.gradient_saliency, model, x, t, seeds=())
+
+
+def test_paired_difference_keeps_the_pairing():
+    recs = []
+    for unit in range(20):
+        for trial in range(10):
+            good = (unit + trial) % 4 != 0                    # 75% right
+            recs += [{"tag": 0, "unit": unit, "reference": "a", "correct": good},
+                     {"tag": 0, "unit": unit, "reference": "b", "correct": good and trial != 1}]
+    d, lo, hi = I.paired_difference(recs, "a", "b")
+    assert abs(d - 0.075) < 1e-9 and 0 < lo <= d <= hi           # b loses trial 1 wherever a gets it right
+    assert I.paired_difference(recs, "a", "a") == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same units"):
+        I.paired_difference(recs + [{"tag": 1, "unit": 0, "reference": "a", "correct": True}], "a", "b")

@@ -27,19 +27,26 @@ torch.set_num_threads(1)
 
 def _vis(features, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_shift=1, seed=0, *, sign=-1.0,
          param="sigmoid", finish="sigmoid", tv_sign=1.0, use_tv=True, use_direction=True, zero_grad=True,
-         steps_cap=None, detach=True):
+         steps_cap=None, detach=True, jitter="half", jitter_gen="same", tv_on="x", new_adam=False, dtype=None,
+         mean=False):
     """The exercise with knobs that inject one typical mistake each."""
     units = torch.as_tensor(units).reshape(-1)
     g = torch.Generator().manual_seed(seed)
     p = (0.1 * torch.randn(len(units), 1, 8, 8, generator=g)).requires_grad_()
     opt = torch.optim.Adam([p], lr=lr)
+    jg = {"same": g, "own": torch.Generator().manual_seed(123)}[jitter_gen]
+    last = {"half": steps // 2, "all": steps, "none": 0}[jitter]
     d = direction if use_direction else 1
     view = {"sigmoid": torch.sigmoid, "raw": lambda v: v, "clamp": lambda v: v.clamp(0, 1)}[param]
     for step in range(steps if steps_cap is None else min(steps, steps_cap)):
+        if new_adam:
+            opt = torch.optim.Adam([p], lr=lr)
         x = view(p)
-        seen = E.jitter(x, max_shift, g) if step < steps // 2 else x
+        seen = E.jitter(x, max_shift, jg) if step < last else x
         act = E.unit_activations(features, seen, units)
-        loss = sign * (d * act).sum() + (tv_sign * tv_weight * E.total_variation(x).sum() if use_tv else 0)
+        tv_img = seen if tv_on == "seen" else x
+        loss = sign * (d * act).sum() + (tv_sign * tv_weight * E.total_variation(tv_img).sum() if use_tv else 0)
+        loss = loss / len(units) if mean else loss
         if zero_grad:
             opt.zero_grad()
         loss.backward()
@@ -50,7 +57,8 @@ def _vis(features, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_sh
     out = {"sigmoid": torch.sigmoid(p), "raw": p, "clip": p.clamp(0, 1),
            "rescale": (p - p.amin((1, 2, 3), keepdim=True)) / (p.amax((1, 2, 3), keepdim=True)
                                                                  - p.amin((1, 2, 3), keepdim=True))}[finish]
-    return out.detach() if detach else out
+    out = out.detach() if detach else out
+    return out if dtype is None else out.to(dtype)
 
 
 VISUALISE_MISTAKES = [
@@ -74,6 +82,15 @@ VISUALISE_MISTAKES = [
     ("runs only a few steps", lambda *a, **k: _vis(*a, **k, steps_cap=5), r"all `steps` steps"),
     ("returns one image without the unit axis", lambda f, units, **k: _vis(f, units, **k)[0], r"shape"),
     ("returns the images attached to the graph", lambda *a, **k: _vis(*a, **k, detach=False), r"detached"),
+    # found by the review of issue 13: each passed the check before
+    ("no jitter at all", lambda *a, **k: _vis(*a, **k, jitter="none"), r"never saw a jittered image"),
+    ("jitter at every step", lambda *a, **k: _vis(*a, **k, jitter="all"), r"jittered image at every step"),
+    ("jitter drawn from its own generator", lambda *a, **k: _vis(*a, **k, jitter_gen="own"),
+     r"another generator"),
+    ("the penalty on the jittered copy", lambda *a, **k: _vis(*a, **k, tv_on="seen"), r"penalty was put on the jit"),
+    ("a new Adam at every step", lambda *a, **k: _vis(*a, **k, new_adam=True), r"new Adam was created"),
+    ("float64 images", lambda *a, **k: _vis(*a, **k, dtype=torch.float64), r"float32"),
+    ("the loss averaged over the images", lambda *a, **k: _vis(*a, **k, mean=True), r"averaged over the images"),
 ]
 
 
@@ -101,6 +118,9 @@ NATURAL_EXEMPLARS_MISTAKES = [
     ("sorted along the units (dim=1), first k columns",
      lambda acts, k: (torch.argsort(acts, 1, descending=True)[:, :k], torch.argsort(acts, 1)[:, :k]),
      r"along the units \(dim=1\)"),
+    ("sorted by the size of the activation (abs)",
+     lambda acts, k: (torch.argsort(acts.abs(), 0, descending=True)[:k].T, torch.argsort(acts.abs(), 0)[:k].T),
+     r"SIZE of the activation"),
     ("sorted along the units (dim=1), first k rows transposed",
      lambda acts, k: (torch.argsort(acts, 1, descending=True)[:k].T, torch.argsort(acts, 1)[:k].T),
      r"along the units \(dim=1\)"),
@@ -112,24 +132,31 @@ NATURAL_EXEMPLARS_MISTAKES = [
 # ---------------------------------------------------------------------------------------------
 
 def _trials(acts, gap, n, generator=None, *, width=5.0, coin="per_trial", same_images=False, rng="given",
-            swap_key=False):
+            swap_key=False, strict=False, shared_index=False, dtype=torch.long):
     ranks = E.percentile_ranks(acts)
     gen = {"given": generator, "global": None, "own": torch.Generator().manual_seed(0)}[rng]
+    shared = torch.randint(10 ** 6, (n,), generator=gen)
 
     def draw(centre):
-        pool = torch.nonzero((ranks - centre).abs() <= width).flatten()
+        d = (ranks - centre).abs()
+        pool = torch.nonzero(d < width if strict else d <= width).flatten()
         if same_images:
             return pool[:1].repeat(n)
+        if shared_index:
+            return pool[shared % len(pool)]
         return pool[torch.randint(len(pool), (n,), generator=gen)]
     strong, weak = draw(50 + gap / 2), draw(50 - gap / 2)
     if coin == "per_trial":
         answer = torch.randint(0, 2, (n,), generator=gen)
+    elif coin == "biased":
+        answer = (torch.rand(n, generator=gen) > 0.65).long()
     elif coin == "per_batch":
         answer = torch.randint(0, 2, (1,), generator=gen).repeat(n)
     else:
         answer = torch.zeros(n, dtype=torch.long)
     queries = torch.where(answer[:, None] == 0, torch.stack([strong, weak], 1), torch.stack([weak, strong], 1))
-    return queries, (1 - answer if swap_key else answer)
+    answer = 1 - answer if swap_key else answer
+    return queries, (answer.bool() if dtype is torch.bool else answer.to(dtype))
 
 
 BUILD_TRIALS_MISTAKES = [
@@ -149,6 +176,19 @@ BUILD_TRIALS_MISTAKES = [
      r"seeded alike gave different trials"),
     ("makes its own generator", lambda a, g, n, generator=None: _trials(a, g, n, generator, rng="own"),
      r"another seed gave exactly the same"),
+    # found by the review of issue 13: each passed the check before (or crashed it)
+    ("a biased coin (B in 35% of trials)", lambda a, g, n, generator=None: _trials(a, g, n, generator, coin="biased"),
+     r"leaks the answer"),
+    ("windows too narrow (3 points)", lambda a, g, n, generator=None: _trials(a, g, n, generator, width=3.0),
+     r"window is too narrow"),
+    ("a strict window (< 5)", lambda a, g, n, generator=None: _trials(a, g, n, generator, strict=True),
+     r"window is too narrow"),
+    ("one random index for both pools",
+     lambda a, g, n, generator=None: _trials(a, g, n, generator, shared_index=True), r"tied to each other"),
+    ("answer as int32", lambda a, g, n, generator=None: _trials(a, g, n, generator, dtype=torch.int32),
+     r"long \(torch.int64\)"),
+    ("answer as bool", lambda a, g, n, generator=None: _trials(a, g, n, generator, dtype=torch.bool),
+     r"bool tensor"),
 ]
 
 
@@ -187,6 +227,20 @@ CHOOSE_MISTAKES = [
     ("only the first reference", lambda a, b, q: _pick(_cos(q, a[:1]).mean(1) - _cos(q, b[:1]).mean(1)),
      r"average the similarity over ALL"),
     ("returns a float", lambda a, b, q: float(E.choose(a, b, q)), r"should be an int"),
+    # found by the review of issue 13: each passed the check before
+    ("cosine to the centroid of the references",
+     lambda a, b, q: _pick(_cos(q, a.mean(0, keepdim=True))[:, 0] - _cos(q, b.mean(0, keepdim=True))[:, 0]),
+     r"centroid"),
+    ("only the queries normalised",
+     lambda a, b, q: _pick(((q / q.norm(dim=1, keepdim=True)) @ a.T).mean(1)
+                           - ((q / q.norm(dim=1, keepdim=True)) @ b.T).mean(1)), r"only the queries were normalised"),
+    ("Pearson (a centred cosine)",
+     lambda a, b, q: _pick(_cos(q - q.mean(1, keepdim=True), a - a.mean(1, keepdim=True)).mean(1)
+                           - _cos(q - q.mean(1, keepdim=True), b - b.mean(1, keepdim=True)).mean(1)), r"centred"),
+    ("the median of the cosines", lambda a, b, q: _pick(_cos(q, a).median(1).values - _cos(q, b).median(1).values),
+     r"median"),
+    ("returns a Python bool", lambda a, b, q: bool(E.choose(a, b, q)), r"is a bool"),
+    ("returns a torch bool", lambda a, b, q: (s := E.similarity_scores(a, b, q))[1] > s[0], r"is a bool"),
     ("returns the two scores", lambda a, b, q: E.similarity_scores(a, b, q), r"single number"),
 ]
 
@@ -218,6 +272,12 @@ SALIENCY_MISTAKES = [
     ("sums the channels", lambda m, x, t: _grad(m, x, _own(t)).abs().sum(1), r"channels are summed"),
     ("averages the channels", lambda m, x, t: _grad(m, x, _own(t)).abs().mean(1), r"channels are summed"),
     ("keeps the channel dimension", lambda m, x, t: _grad(m, x, _own(t)).abs(), r"channel dimension is still there"),
+    ("sets requires_grad on the caller's x (in place)",
+     lambda m, x, t: (x.requires_grad_(), m(x).gather(1, t[:, None]).sum().backward(), x.grad.abs().amax(1))[2],
+     r"changed the caller's x"),
+    ("maps still attached to the graph (create_graph=True)",
+     lambda m, x, t: (lambda xx: torch.autograd.grad(m(xx).gather(1, t[:, None]).sum(), xx, create_graph=True)[0]
+                      .abs().amax(1))(x.clone().requires_grad_()), r"attached to the autograd graph"),
     ("rescales each map to a maximum of 1",
      lambda m, x, t: (g := _grad(m, x, _own(t)).abs().amax(1)) / g.flatten(1).amax(1)[:, None, None], r"rescaled"),
 ]
@@ -282,6 +342,7 @@ RANK_CORRELATION_MISTAKES = [
     ("NaN for a constant map", lambda a, b, mask=None: _corr(a, b, mask, guard=False), r"gave NaN"),
     ("one correlation for the whole batch",
      lambda a, b, mask=None: float(spearmanr(np.asarray(a).ravel(), np.asarray(b).ravel())[0]), r"one number"),
+    ("returns a list", lambda a, b, mask=None: list(S.rank_correlation(a, b, mask)), r"returned a list"),
     ("correlates across images, per pixel",
      lambda a, b, mask=None: _corr(np.asarray(a).reshape(len(a), -1).T, np.asarray(b).reshape(len(b), -1).T),
      r"one value per pixel"),
@@ -408,6 +469,7 @@ def test_check_timeouts_are_short():
 def test_alternatives_are_accepted():
     C.check_visualise(lambda *a, **k: _vis(*a, **k))                       # the knob version with no knob turned
     C.check_natural_exemplars(lambda acts, k: (acts.topk(k, dim=0).indices.T, (-acts).topk(k, dim=0).indices.T))
+    C.check_natural_exemplars(lambda acts, k: list(E.natural_exemplars(acts, k)))   # a list pair is fine too
     C.check_choose(lambda a, b, q: int((_cos(q, a).mean(1) - _cos(q, b).mean(1)).argmax()))  # argmax: ties to A
     C.check_choose(lambda a, b, q: torch.tensor(E.choose(a, b, q)))
     C.check_choose(lambda a, b, q: np.int64(E.choose(a, b, q)))
@@ -432,3 +494,21 @@ def test_the_randomisation_check_leaves_its_model_intact():
         C.check_randomisation_test(RANDOMISATION_TEST_MISTAKES[0][1])
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_each_choose_rule_has_a_trial_that_separates_it_from_the_mean_cosine():
+    for name, _, _ in C._OTHER_RULES:
+        assert C._separates(C._SEPARATING_SEEDS[name], name), name
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: E.choose(torch.rand(3, 64), torch.rand(3, 64), torch.rand(3, 64)),
+    lambda: E.choose(torch.rand(3, 64), torch.rand(3, 64), torch.rand(2, 63)),
+    lambda: S.gradient_saliency(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), torch.rand(2, 1, 8, 8),
+                                torch.tensor([1, 12])),
+    lambda: S.gradient_saliency(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), torch.rand(2, 3, 8, 8),
+                                torch.tensor([1, 2])),
+], ids=["3 queries", "D mismatch", "target out of range", "wrong channels"])
+def test_bad_inputs_give_a_clear_error(bad):
+    with pytest.raises(ValueError):
+        bad()

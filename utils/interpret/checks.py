@@ -11,6 +11,7 @@ The tables of typical mistakes that each check must reject are in ``tests/interp
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -108,10 +109,98 @@ def _visualise_reference_images(label: str) -> torch.Tensor:
     return E.visualise(feats, torch.tensor(units), direction, **kw)
 
 
+def _vis_variant(feats, units, direction=1, steps=150, lr=0.1, tv_weight=0.05, max_shift=1, seed=0, *,
+                 jitter_steps="half", jitter_gen="same", tv_on="x", tv_scale=1.0, new_adam=False, zero_grad=True,
+                 reduce="sum"):
+    """The recipe with one typical mistake injected: used only to NAME a wrong answer, never as the reference
+    (that is :func:`utils.interpret.experiment.visualise`)."""
+    units = torch.as_tensor(units).reshape(-1)
+    g = torch.Generator().manual_seed(seed)
+    p = (0.1 * torch.randn(len(units), 1, 8, 8, generator=g)).requires_grad_()
+    jg = g if jitter_gen == "same" else torch.Generator().manual_seed(123 if jitter_gen == "own" else seed)
+    opt = torch.optim.Adam([p], lr=lr)
+    last = {"half": steps // 2, "all": steps, "none": 0}[jitter_steps]
+    for step in range(steps):
+        if new_adam:
+            opt = torch.optim.Adam([p], lr=lr)
+        x = torch.sigmoid(p)
+        seen = E.jitter(x, max_shift, jg) if step < last else x
+        act = E.unit_activations(feats, seen, units)
+        tv = E.total_variation(seen if tv_on == "seen" else x).sum()
+        loss = -(direction * act).sum() + tv_scale * tv_weight * tv
+        if reduce == "mean":
+            loss = loss / len(units)
+        if zero_grad:
+            opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.sigmoid(p).detach()
+
+
+_VIS_MISTAKES = [
+    ("the unit never saw a jittered image: feed jitter(x, max_shift, generator) to the unit during the first "
+     "steps // 2 steps (transformation robustness), then x itself", dict(jitter_steps="none")),
+    ("the unit saw a jittered image at every step: jitter only during the first steps // 2 steps, then polish on x "
+     "itself", dict(jitter_steps="all")),
+    ("the jitter drew its shifts from another generator: pass the SAME generator g that drew the starting p to "
+     "jitter, so that one seed fixes the whole run", dict(jitter_gen="own")),
+    ("the jitter drew its shifts from another generator: pass the SAME generator g that drew the starting p to "
+     "jitter, so that one seed fixes the whole run", dict(jitter_gen="fresh")),
+    ("the smoothness penalty was put on the jittered copy: apply total_variation to the bounded image x itself, "
+     "the image you return", dict(tv_on="seen")),
+    ("the smoothness penalty (total variation) is missing: add +tv_weight * total_variation(x) to the loss you "
+     "minimise",
+     dict(tv_scale=0.0)),
+    ("the smoothness penalty (total variation) was subtracted, which rewards rough images: ADD +tv_weight * "
+     "total_variation(x) to the loss you minimise", dict(tv_scale=-1.0)),
+    ("the loss was averaged over the images (mean): sum it over the batch, so that each image gets its own full "
+     "gradient whatever n is", dict(reduce="mean")),
+    ("a new Adam was created at every step, so it forgets its running averages: create the optimiser once, before "
+     "the loop", dict(new_adam=True)),
+    ("the gradients were never zeroed, so they accumulate over the steps: zero the gradients at every step",
+     dict(zero_grad=False)),
+]
+
+
+_NAMING_BUDGET_S = 8.0  # seconds spent looking for the mistake that explains a wrong visualisation
+
+
+def _name_vis_mistake(got, feats, units, kwargs) -> str | None:
+    """The message of the typical mistake that reproduces ``got`` exactly, or None."""
+    if not (isinstance(got, torch.Tensor) and got.dtype == torch.float32):
+        return None
+    start = time.perf_counter()
+    for message, knobs in _VIS_MISTAKES:
+        if time.perf_counter() - start > _NAMING_BUDGET_S:  # stay well inside the case's time limit
+            return None
+        try:
+            wrong = _vis_variant(feats, units, **kwargs, **knobs)
+        except Exception:  # noqa: BLE001 - a variant that cannot run for this case does not match
+            continue
+        if wrong.shape == got.shape and (got.detach() - wrong).abs().max().item() <= 1e-4:
+            return message
+    return None
+
+
+def _naming(validate, feats, units, kwargs):
+    """Run ``validate``; on failure, lead with the typical mistake that reproduces the answer, if one does."""
+    def wrapped(got):
+        try:
+            validate(got)
+        except CheckFailed:
+            named = _name_vis_mistake(got, feats, units, kwargs)
+            if named:
+                raise CheckFailed(named) from None
+            raise
+    return wrapped
+
+
 def _validate_visualisation(units, direction, feats, nat_acts, ref_img, compare_tv=False):
     def validate(got):
         n = len(units)
         expect(isinstance(got, torch.Tensor), f"should return a tensor of images, got {type(got).__name__}")
+        expect(got.dtype == torch.float32,
+               f"return float32 images like the digits and the parameter p, got {got.dtype}")
         expect(tuple(got.shape) == (n, 1, 8, 8), f"should return shape ({n}, 1, 8, 8), one image per unit; "
                                                  f"got {tuple(got.shape)}")
         expect(got.is_floating_point() and bool(torch.isfinite(got).all()), "the images must be finite floats")
@@ -164,19 +253,25 @@ def _validate_visualisation(units, direction, feats, nat_acts, ref_img, compare_
 _EXACT = dict(direction=1, lr=0.1, tv_weight=0.0, max_shift=0, seed=2)  # no jitter, no penalty: one exact answer
 
 
-def _validate_exact(units, steps, feats):
-    want = E.visualise(feats, units, steps=steps, **_EXACT)
+def _validate_exact(units, steps, feats, kw=_EXACT):
+    want = E.visualise(feats, units, steps=steps, **kw)
 
     def validate(got):
         expect(isinstance(got, torch.Tensor) and got.shape == want.shape,
                f"should return a tensor of shape {tuple(want.shape)}, got {getattr(got, 'shape', type(got).__name__)}")
-        diff = (got.detach().float() - want).abs().max().item()
-        if steps == 1:
+        expect(got.dtype == torch.float32,
+               f"return float32 images like the digits and the parameter p, got {got.dtype}")
+        diff = (got.detach() - want).abs().max().item()
+        if kw.get("max_shift", 0) > 0:
             expect(diff <= 1e-4,
-                   f"after a single step your images differ from the course's by up to {diff:.3g}: start from "
-                   f"p = 0.1 * torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)), feed "
-                   f"x = sigmoid(p) to the unit, and take one step of torch.optim.Adam([p], lr=lr) on "
-                   f"-direction * activation (+ tv_weight * total_variation(x)).")
+                   f"with jitter and the penalty, after {steps} steps your images differ from the course's by up to "
+                   f"{diff:.3g}, although the recipe has one exact answer here: the unit sees jitter(x, max_shift, "
+                   f"g) in the first steps // 2 steps, the penalty is on x, and every random number comes from g.")
+        elif steps == 1:
+            expect(diff <= 1e-4,
+                   f"after a single step your images differ from the course's by up to {diff:.3g}: check the start "
+                   f"(0.1 * randn of shape (n, 1, 8, 8) from a generator seeded with `seed`), the optimiser (Adam at "
+                   f"`lr`, on p) and the loss (summed over the images).")
         else:
             expect(diff <= 1e-4,
                    f"after one step your images match the course's, after {steps} steps they differ by up to "
@@ -194,14 +289,20 @@ def check_visualise(visualise) -> None:
         u = torch.tensor(units)
         ref = _visualise_reference_images(label)
         cases.append(Case(label, args=(feats, u), kwargs=dict(direction=direction, **kw),
-                          validate=_validate_visualisation(u, direction, feats, nat, ref, tv)))
+                          validate=_naming(_validate_visualisation(u, direction, feats, nat, ref, tv), feats, u,
+                                           dict(direction=direction, **kw))))
     u = torch.tensor([1, 2])
     exact = [Case(f"the recipe exactly: {steps} step(s), no jitter, no penalty", args=(feats, u),
-                  kwargs=dict(steps=steps, **_EXACT), validate=_validate_exact(u, steps, feats)) for steps in (1, 4)]
+                  kwargs=dict(steps=steps, **_EXACT),
+                  validate=_naming(_validate_exact(u, steps, feats), feats, u, dict(steps=steps, **_EXACT)))
+             for steps in (1, 4)]
+    jit = dict(_EXACT, tv_weight=0.05, max_shift=1, seed=4)
+    exact.append(Case("the recipe exactly: 8 steps with jitter (first 4) and the penalty", args=(feats, u),
+                      kwargs=dict(steps=8, **jit),
+                      validate=_naming(_validate_exact(u, 8, feats, jit), feats, u, dict(steps=8, **jit))))
     cases = cases[:2] + exact + cases[2:]
     run_check("visualise", visualise, cases, timeout_s=_timeout("visualise"),
-              hint="See the exercise's hints: the unit sees x = sigmoid(p) (jittered in the first half of the steps); "
-                   "the loss is -direction * activation plus tv_weight * total_variation(x).")
+              hint="See the exercise's hints, in order.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,9 +317,13 @@ def _exemplar_mistakes(acts: torch.Tensor, k: int, which: str) -> list[tuple[str
     right, other = (desc, asc) if which == "top" else (asc, desc)
     by_unit_right, by_unit_other = (by_unit_desc, by_unit_asc) if which == "top" else (by_unit_asc, by_unit_desc)
     most, least = ("largest", "strongest") if which == "top" else ("smallest", "weakest")
+    by_size = torch.argsort(acts.abs(), dim=0, descending=(which == "top"), stable=True)
     return [
         (f"top and bottom are swapped: `{which}` must hold the indices of the k {most} activations",
          lambda: other[:k].T),
+        (f"`{which}` was sorted by the SIZE of the activation (abs): sort the signed activations, so that the "
+         f"{least} image is the most {'positive' if which == 'top' else 'negative'} one",
+         lambda: by_size[:k].T),
         (f"`{which}` holds the right k images but the {least} comes last: order them {least} first",
          lambda: right[:k].flip(0).T),
         (f"`{which}` holds the k {least} images in the wrong order, or the {least} ones taken from the wrong end: "
@@ -240,8 +345,8 @@ def _validate_exemplars(acts: torch.Tensor, k: int):
     want = E.natural_exemplars(acts, k)
 
     def validate(got):
-        expect(isinstance(got, tuple) and len(got) == 2,
-               f"should return a tuple (top, bottom), got {type(got).__name__}")
+        expect(isinstance(got, (tuple, list)) and len(got) == 2,
+               f"should return a pair (top, bottom), got {type(got).__name__}")
         for which, g, w in zip(("top", "bottom"), got, want):
             expect(isinstance(g, torch.Tensor), f"`{which}` should be a torch tensor of image indices, got "
                                                 f"{type(g).__name__}")
@@ -275,11 +380,16 @@ def _validate_trials(build_trials, acts, gap, n, seed, width=E.WINDOW):
         expect(isinstance(q, torch.Tensor) and isinstance(a, torch.Tensor), "queries and answer should be tensors")
         expect(tuple(q.shape) == (n, 2) and tuple(a.shape) == (n,),
                f"queries should be ({n}, 2) and answer ({n},); got {tuple(q.shape)} and {tuple(a.shape)}")
-        expect(not q.is_floating_point() and not a.is_floating_point(), "queries and answer should be integer tensors")
+        expect(a.dtype != torch.bool, "answer is a bool tensor: return the position of the strong query as a long "
+                                      "tensor of 0s and 1s (torch.int64)")
+        expect(q.dtype == torch.long and a.dtype == torch.long,
+               f"queries and answer should be long (torch.int64) tensors, as the exercise says; got {q.dtype} and "
+               f"{a.dtype}")
         expect(bool(((a == 0) | (a == 1)).all()), "answer must be 0 or 1: the position of the strong query")
         expect(bool(((q >= 0) & (q < len(acts))).all()), f"query indices must lie in 0..{len(acts) - 1}")
         frac = a.float().mean().item()
-        expect(0.3 <= frac <= 0.7,
+        # A fair coin over n=400 trials has a standard deviation of 2.5 points: 40%..60% is 4 of them either side.
+        expect(0.4 <= frac <= 0.6,
                f"the strong query sits in position B in {frac:.0%} of trials. The position leaks the answer: an "
                f"observer that always says '{'B' if frac > 0.5 else 'A'}' would score {max(frac, 1 - frac):.0%} "
                f"without looking. Put the strong query first or second at random (a fair coin per trial).")
@@ -298,6 +408,19 @@ def _validate_trials(build_trials, acts, gap, n, seed, width=E.WINDOW):
                f"yours range over {rw.min().item():.0f}..{rw.max().item():.0f}")
         expect(len(torch.unique(strong)) >= 5 and len(torch.unique(weak)) >= 5,
                "draw the queries at random from their windows: nearly every trial uses the same image")
+        for name, centre, drawn in (("strong", hi_c, strong), ("weak", lo_c, weak)):
+            pool = set(torch.nonzero((ranks - centre).abs() <= width + 1e-9).flatten().tolist())
+            missed = sorted(pool - set(drawn.tolist()))
+            # Each of the 41 images of a window is drawn ~10 times in 400 trials; missing one by chance: p ~ 2e-3.
+            if missed:
+                raise CheckFailed(
+                    f"the {name} queries never use {len(missed)} of the {len(pool)} images whose percentile lies "
+                    f"within 5 points of {centre:g} (e.g. percentile {ranks[missed[0]].item():.2f}): the window is "
+                    f"too narrow. Both ends count: |rank - centre| <= 5, not < 5 and not a smaller width.")
+        pairs = len(set(zip(strong.tolist(), weak.tolist())))
+        expect(pairs > 2 * max(len(torch.unique(strong)), len(torch.unique(weak))),
+               f"only {pairs} different (strong, weak) pairs in {n} trials: the strong and the weak query are tied "
+               f"to each other (one random index used for both pools?). Draw them independently, one draw per pool.")
         q2, a2 = build_trials(acts.clone(), gap, n, torch.Generator().manual_seed(seed))
         expect(torch.equal(torch.as_tensor(q2), q) and torch.equal(torch.as_tensor(a2), a),
                "two calls with generators seeded alike gave different trials: draw every random number from "
@@ -312,15 +435,15 @@ def _validate_trials(build_trials, acts, gap, n, seed, width=E.WINDOW):
 def check_build_trials(build_trials) -> None:
     """``build_trials(query_acts (N,), gap, n_trials, generator) -> (queries (n, 2) long, answer (n,) long)``."""
     g = torch.Generator().manual_seed(11)
-    acts = torch.randn(400, generator=g)
+    acts = torch.randn(401, generator=g)  # 401 images: percentile ranks are multiples of 0.25, window ends exact
     cases = []
     for gap in (90, 50, 20):
-        cases.append(Case(f"400 query images, gap={gap}, 400 trials",
+        cases.append(Case(f"401 query images, gap={gap}, 400 trials",
                           args=(acts, gap, 400, torch.Generator().manual_seed(gap)),
                           validate=_validate_trials(build_trials, acts, gap, 400, gap)))
     run_check("build_trials", build_trials, cases, timeout_s=_timeout("build_trials"),
-              hint="ranks = percentile_ranks(query_acts); strong from |rank - (50 + gap/2)| <= 5, weak from "
-                   "|rank - (50 - gap/2)| <= 5; a coin per trial decides which goes first; every draw uses `generator`.")
+              hint="Re-read the exercise's windows and the hints in order: two pools, independent draws, a fair "
+                   "coin per trial, and every random number from `generator`.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,8 +455,10 @@ def _as_index(v, what: str) -> int:
         expect(v.numel() == 1, f"{what} should be a single number (0 or 1), got a tensor of shape {tuple(v.shape)}")
         expect(not v.is_floating_point(), f"{what} should be an integer (0 or 1), got a {v.dtype} tensor")
         v = v.item()
-    expect(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
-           f"{what} should be an int (0 or 1), got {type(v).__name__} {plain(v)!r}")
+    expect(not isinstance(v, (bool, np.bool_)),
+           f"{what} is a bool ({plain(v)!r}): return the position as an int, 0 for A or 1 for B (int(...) of the "
+           f"comparison)")
+    expect(isinstance(v, (int, np.integer)), f"{what} should be an int (0 or 1), got {type(v).__name__} {plain(v)!r}")
     expect(int(v) in (0, 1), f"{what} should be 0 (the first query) or 1 (the second), got {plain(v)!r}")
     return int(v)
 
@@ -347,6 +472,78 @@ def _choice_case(label, ref_max, ref_min, queries, why):
         expect(c == want, f"{why} (mean cosine to the max references minus mean cosine to the min references: "
                           f"A {scores[0]}, B {scores[1]}; the right choice is {'AB'[want]}, you chose {'AB'[c]}).")
     return Case(label, args=(ref_max, ref_min, queries), validate=validate)
+
+
+def _cos_rows(q: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cosine_similarity(q[:, None, :], refs[None, :, :], dim=-1)
+
+
+def _centred(v: torch.Tensor) -> torch.Tensor:
+    return v - v.mean(1, keepdim=True)
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm(dim=1, keepdim=True)
+
+
+# Other similarity rules a learner may write instead of the mean cosine. Used only to build trials that separate each
+# of them from the course's rule (E.similarity_scores) and to name it; each gives one score per query, (2,).
+_OTHER_RULES = [
+    ("cosine to the centroid",
+     "you took the cosine to the MEAN reference (the centroid); the rule is the mean of the cosines to each "
+     "reference, which weighs every reference equally however long it is",
+     lambda a, b, q: _cos_rows(q, a.mean(0, keepdim=True))[:, 0] - _cos_rows(q, b.mean(0, keepdim=True))[:, 0]),
+    ("only the queries normalised",
+     "only the queries were normalised, so long references count more: the cosine divides by the length of BOTH "
+     "vectors",
+     lambda a, b, q: (_unit(q) @ a.T).mean(1) - (_unit(q) @ b.T).mean(1)),
+    ("Pearson",
+     "you centred the vectors first (Pearson's correlation, or a centred cosine): the rule is the plain cosine of "
+     "the embeddings as they are",
+     lambda a, b, q: _cos_rows(_centred(q), _centred(a)).mean(1) - _cos_rows(_centred(q), _centred(b)).mean(1)),
+    ("median",
+     "you took the median (or another summary) of the cosines over the references: average them, the mean over "
+     "all k references",
+     lambda a, b, q: _cos_rows(q, a).median(1).values - _cos_rows(q, b).median(1).values),
+    ("dot product",
+     "the similarity must be the cosine, which compares directions only: a dot product also depends on how long "
+     "the vectors are",
+     lambda a, b, q: (q @ a.T).mean(1) - (q @ b.T).mean(1)),
+    ("Euclidean distance",
+     "the similarity must be the cosine, which compares directions only: a Euclidean distance also depends on how "
+     "long the vectors are",
+     lambda a, b, q: torch.cdist(q, b).mean(1) - torch.cdist(q, a).mean(1)),
+]
+
+
+def _random_trial(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A small random trial (ref_max, ref_min, queries) whose vectors have very different lengths and a common
+    offset, the conditions under which the rules of ``_OTHER_RULES`` part ways with the mean cosine."""
+    g = torch.Generator().manual_seed(seed)
+    k = int(torch.randint(4, 8, (1,), generator=g))
+    lengths = torch.exp(1.2 * torch.randn(2 * k + 2, 1, generator=g))
+    v = (torch.randn(2 * k + 2, 6, generator=g) + 0.6) * lengths
+    return v[:k], v[k:2 * k], v[2 * k:]
+
+
+def _separates(seed: int, name: str) -> bool:
+    """Whether trial ``seed`` is chosen wrongly by rule ``name`` and rightly by the mean cosine and every other rule
+    of ``_OTHER_RULES``, each by a clear margin (so that float rounding cannot flip it)."""
+    a, b, q = _random_trial(seed)
+    truth = E.similarity_scores(a, b, q)
+    if abs(float(truth[1] - truth[0])) < 0.02:
+        return False
+    want = int(truth[1] > truth[0])
+    for n, _, rule in _OTHER_RULES:
+        sc = rule(a, b, q)
+        if abs(float(sc[1] - sc[0])) <= 1e-3 or (int(sc[1] > sc[0]) != want) != (n == name):
+            return False
+    return True
+
+
+# One separating trial per rule (found once by scanning seeds with _separates; tests/interpret verify them).
+_SEPARATING_SEEDS = {"cosine to the centroid": 70, "only the queries normalised": 354, "Pearson": 10, "median": 25,
+                     "dot product": 108, "Euclidean distance": 41}
 
 
 def check_choose(choose) -> None:
@@ -388,9 +585,11 @@ def check_choose(choose) -> None:
                      torch.randn(2, 16, generator=g),
                      "on random embeddings your choice differs from the mean-cosine rule"),
     ]
+    cases += [_choice_case(f"references of very different lengths, a trial that only the {name} rule gets wrong",
+                           *_random_trial(_SEPARATING_SEEDS[name]), message) for name, message, _ in _OTHER_RULES]
     run_check("choose", choose, cases, timeout_s=_timeout("choose"),
               hint="score(q) = mean_j cos(q, ref_max[j]) - mean_j cos(q, ref_min[j]); return 0 if score(A) >= "
-                   "score(B) else 1. torch.nn.functional.cosine_similarity broadcasts (2, 1, D) against (1, k, D).")
+                   "score(B) else 1, as an int.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,9 +661,25 @@ def check_saliency(saliency) -> None:
         want = S.gradient_saliency(model, x, t)
 
         def validate(got, model=model, x=x, t=t, want=want):
+            for p in model.parameters():
+                p.grad = None  # a .backward() leaves gradients in the model: clear them for the next case
+            expect(not seen.pop("moved"),
+                   "you changed the caller's x (it now requires grad, carries a .grad, or holds other "
+                   "values): the exercise says not to change x in place. Work on a copy: "
+                   "x.clone().requires_grad_() (or x.detach().clone()), and take the gradient of that.")
+            expect(not (isinstance(got, torch.Tensor) and got.requires_grad),
+                   "your maps are still attached to the autograd graph (requires_grad=True; create_graph=True?): "
+                   "return plain tensors, the gradient itself with no graph behind it")
             _compare(got, want, "the saliency maps", _saliency_mistakes(model, x, t), atol=1e-6, rtol=1e-4)
         cases.append(Case(label, args=(model, x, t), validate=validate))
-    run_check("saliency", saliency, cases, timeout_s=_timeout("saliency"),
+    seen = {}
+
+    def spy(model, x, target):  # the learner's function, then a look at the x it was given
+        before = x.detach().clone()
+        out = saliency(model, x, target)
+        seen["moved"] = x.requires_grad or x.grad is not None or not torch.equal(x.detach(), before)
+        return out
+    run_check("saliency", spy, cases, timeout_s=_timeout("saliency"),
               hint="Take the gradient of each image's target logit with respect to x (one backward pass for the "
                    "whole batch), then its absolute value, then the maximum over the channel dimension.")
 
@@ -526,9 +741,10 @@ def _validate_rank(a, b, mask, why):
     want = S.rank_correlation(a, b, mask)
 
     def validate(got):
+        expect(not isinstance(got, (list, tuple)),
+               f"returned a {type(got).__name__}: return a numpy array of shape ({len(a)},) (np.array(...) of your "
+               f"correlations)")
         got = _numpy(got)
-        if isinstance(got, (list, tuple)):
-            got = np.asarray(got, dtype=float)
         if isinstance(got, np.ndarray) and got.shape == want.shape and np.isnan(got).any():
             i = int(np.flatnonzero(np.isnan(got))[0])
             raise CheckFailed(f"image {i} gave NaN: its map is constant (over the selected pixels), so it has no "

@@ -46,6 +46,7 @@ __all__ = [
     "summarise",
     "wilson_interval",
     "bootstrap_ci",
+    "paired_difference",
     "verdict",
     "exemplar_figure",
     "accuracy_figure",
@@ -321,6 +322,16 @@ def build_trials(query_acts: torch.Tensor, gap: float, n_trials: int, generator:
 
 def similarity_scores(ref_max: torch.Tensor, ref_min: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
     """Each query's mean cosine similarity to ``ref_max`` minus its mean cosine similarity to ``ref_min``, (2,)."""
+    for name, v in (("ref_max", ref_max), ("ref_min", ref_min), ("queries", queries)):
+        if not isinstance(v, torch.Tensor) or v.dim() != 2:
+            raise ValueError(f"{name} must be a 2-D tensor of embeddings, got {getattr(v, 'shape', type(v).__name__)}")
+    if len(queries) != 2:
+        raise ValueError(f"a 2AFC trial has exactly 2 queries (A and B), got {len(queries)}")
+    if len(ref_max) == 0 or len(ref_min) == 0:
+        raise ValueError("need at least one max and one min reference")
+    if not ref_max.shape[1] == ref_min.shape[1] == queries.shape[1]:
+        raise ValueError(f"references and queries must share the embedding size D: ref_max {tuple(ref_max.shape)}, "
+                         f"ref_min {tuple(ref_min.shape)}, queries {tuple(queries.shape)}")
     def mean_cos(refs: torch.Tensor) -> torch.Tensor:
         return nn.functional.cosine_similarity(queries[:, None, :], refs[None, :, :], dim=-1).mean(1)
     return mean_cos(ref_max) - mean_cos(ref_min)
@@ -507,6 +518,33 @@ def summarise(records: list[dict], by: Sequence[str] = ("observer", "reference",
         lo, hi = bootstrap_ci(correct, labels, n_boot=n_boot)
         rows.append({**dict(zip(by, key)), "n": len(rs), "acc": float(np.mean(correct)), "lo": lo, "hi": hi})
     return rows
+
+
+def paired_difference(records: list[dict], better: str, worse: str, n_boot: int = 2000, level: float = 0.95,
+                      seed: int = 0, unit_key: Sequence[str] = ("tag", "unit")) -> tuple[float, float, float]:
+    """Accuracy of reference condition ``better`` minus that of ``worse`` on the same trials, with a paired
+    percentile-bootstrap interval that resamples whole units: ``(difference, lo, hi)``.
+
+    ``records`` are the records of one observer and one difficulty. Both conditions judged the same query pairs, so
+    each unit contributes its two accuracies together; resampling units keeps that pairing (comparing the two
+    conditions' separate intervals would ignore it and overstate the uncertainty of the difference)."""
+    per: dict[str, dict[tuple, list[bool]]] = {better: {}, worse: {}}
+    for r in records:
+        if r["reference"] in per:
+            per[r["reference"]].setdefault(tuple(r[k] for k in unit_key), []).append(bool(r["correct"]))
+    units = sorted(per[better])
+    if not units or sorted(per[worse]) != units:
+        raise ValueError(f"conditions {better!r} and {worse!r} must be measured on the same units")
+    sums = np.array([[sum(per[c][u]) for u in units] for c in (better, worse)], dtype=float)
+    counts = np.array([len(per[better][u]) for u in units], dtype=float)
+    if any(len(per[worse][u]) != len(per[better][u]) for u in units):
+        raise ValueError("the two conditions must judge the same trials of every unit")
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(units), size=(n_boot, len(units)))
+    diffs = (sums[0][pick].sum(1) - sums[1][pick].sum(1)) / counts[pick].sum(1)
+    a = (1 - level) / 2
+    return (float((sums[0].sum() - sums[1].sum()) / counts.sum()), float(np.quantile(diffs, a)),
+            float(np.quantile(diffs, 1 - a)))
 
 
 def verdict(natural: tuple[float, float, float], synthetic: tuple[float, float, float],

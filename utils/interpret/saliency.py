@@ -44,7 +44,17 @@ def gradient_saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -
         raise ValueError(f"need one target class per image: {len(target)} targets for {len(x)} images")
     model.eval()
     x = x.detach().clone().requires_grad_()
-    selected = model(x).gather(1, target[:, None].to(x.device)).sum()
+    try:
+        logits = model(x)
+    except RuntimeError as err:
+        raise ValueError(f"the model cannot take images of shape {tuple(x.shape)} (check the number of channels "
+                         f"and the image size): {str(err).splitlines()[0]}") from None
+    if logits.dim() != 2:
+        raise ValueError(f"the model must return logits of shape (N, classes), got {tuple(logits.shape)}")
+    if len(target) and (int(target.min()) < 0 or int(target.max()) >= logits.shape[1]):
+        raise ValueError(f"target classes must lie in 0..{logits.shape[1] - 1}, got {int(target.min())}.."
+                         f"{int(target.max())}")
+    selected = logits.gather(1, target[:, None].to(x.device)).sum()
     (grad,) = torch.autograd.grad(selected, x)
     return grad.abs().amax(dim=1)
 
