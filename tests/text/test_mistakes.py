@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import random
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from utils.checks import CheckFailed
+from tests.welcome.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
 from utils.text import collection as D
 from utils.text import sentiment as T
 from utils.text.checks import (check_adversarial_training_step, check_collection_rounds, check_dynamic_annotator,
@@ -466,23 +466,12 @@ def test_check_accepts_the_trusted_implementation(exercise, capsys):
 
 @pytest.mark.parametrize("exercise", list(CHECKS))
 def test_check_answers_the_stub_with_not_implemented(exercise):
-    def stub(*args, **kwargs):
-        raise NotImplementedError("Exercise: replace this line with your code")
-
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        CHECKS[exercise](stub)
+    assert_stub_not_implemented(CHECKS[exercise])
 
 
 @pytest.mark.parametrize("exercise", list(CHECKS))
 def test_check_fails_an_endless_loop_quickly(exercise):
-    def endless(*args, **kwargs):
-        while True:
-            pass
-
-    start = time.monotonic()
-    with pytest.raises(CheckFailed, match="did not finish"):
-        CHECKS[exercise](endless, timeout_s=1.0)
-    assert time.monotonic() - start < 15
+    assert_endless_loop_fails_quickly(CHECKS[exercise], timeout_s=1.0, within_s=15)
 
 
 # ------------------------------------------------------------------------ honest variants pass

@@ -50,7 +50,8 @@ def assert_stub_not_implemented(check: Callable) -> None:
         check(stub)
 
 
-def assert_endless_loop_fails_quickly(check: Callable, timeout_s: float = 0.3, within_s: float = 10.0) -> None:
+def assert_endless_loop_fails_quickly(check: Callable, timeout_s: float = 0.3, within_s: float = 10.0,
+                                      match: str = "did not finish") -> None:
     """A function that never returns fails the check with "did not finish", within a few seconds."""
     import time
 
@@ -59,6 +60,6 @@ def assert_endless_loop_fails_quickly(check: Callable, timeout_s: float = 0.3, w
             pass
 
     start = time.monotonic()
-    with pytest.raises(CheckFailed, match="did not finish"):
+    with pytest.raises(CheckFailed, match=match):
         check(loop, timeout_s=timeout_s)
     assert time.monotonic() - start < within_s
