@@ -17,6 +17,14 @@ def _nb_with_error(ename: str) -> nbformat.NotebookNode:
     return nb
 
 
+def _notebook(path: Path, *sources: str) -> Path:
+    """Write a notebook with one code cell per source to ``path``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nbformat.write(nb, str(path))
+    return path
+
+
 def test_cell_errors_and_table():
     errs = cell_errors(_nb_with_error("ValueError"))
     assert errs == [(1, "ValueError", "boom")]
@@ -31,11 +39,7 @@ def test_cell_errors_and_table():
 
 
 def test_execute_runs_a_notebook_in_this_environment(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import sys, utils\nprint(sys.prefix)"),
-                nbformat.v4.new_code_cell("raise NotImplementedError('stub')")]
-    path = tmp_path / "t.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "t.ipynb", "import sys, utils\nprint(sys.prefix)", "raise NotImplementedError('stub')")
     r = execute(path, allow_errors=True, timeout=120)
     assert r.errors == [(1, "NotImplementedError", "stub")]
     import sys
@@ -56,11 +60,9 @@ def test_budget_policy_fails_on_cpu_or_a_hang_not_on_a_busy_machine():
 
 
 def test_execute_measures_the_kernels_cpu_time(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"),
-                nbformat.v4.new_code_cell("time.sleep(1.0)")]
-    path = tmp_path / "cpu.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "cpu.ipynb",
+                     "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass",
+                     "time.sleep(1.0)")
     r = execute(path, timeout=120)
     assert not r.errors
     assert r.cpu_seconds is not None and 1.0 <= r.cpu_seconds < r.seconds, (r.cpu_seconds, r.seconds)
@@ -68,11 +70,7 @@ def test_execute_measures_the_kernels_cpu_time(tmp_path):
 
 def test_a_timeout_is_an_error_even_where_stubs_may_fail(tmp_path):
     # A course notebook allows NotImplementedError; a cell that hangs must still fail the run, not hide behind it.
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("raise NotImplementedError('stub')"),
-                nbformat.v4.new_code_cell("import time\ntime.sleep(30)")]
-    path = tmp_path / "hang.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "hang.ipynb", "raise NotImplementedError('stub')", "import time\ntime.sleep(30)")
     r = execute(path, allow_errors=True, timeout=3)
     names = [e[1] for e in r.errors]
     # nbclient either interrupts the cell (KeyboardInterrupt in its outputs) or gives up (CellTimeoutError)
@@ -81,21 +79,14 @@ def test_a_timeout_is_an_error_even_where_stubs_may_fail(tmp_path):
 
 
 def test_kernels_use_unix_sockets_not_tcp_ports(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
-                                          "print(IPKernelApp.instance().transport)")]
-    path = tmp_path / "ipc.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "ipc.ipynb",
+                     "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)")
     r = execute(path, timeout=120)
     assert not r.errors and r.nb.cells[0].outputs[0].text.strip() == "ipc"
 
 
 def test_a_dead_kernel_is_an_error_even_where_stubs_may_fail(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("raise NotImplementedError('stub')"),
-                nbformat.v4.new_code_cell("import os\nos._exit(1)")]
-    path = tmp_path / "dies.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "dies.ipynb", "raise NotImplementedError('stub')", "import os\nos._exit(1)")
     r = execute(path, allow_errors=True, timeout=60)
     assert r.errors[0][1] == "NotImplementedError" and len(r.errors) == 2, r.errors
     assert "ERROR" in format_results([r], course=True)
