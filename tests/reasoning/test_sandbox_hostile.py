@@ -136,6 +136,12 @@ HOSTILE = [
     ("doubling string", "s = 'ab'\nwhile True:\n    s = s + s", LIM, MEM),
     ("many big rows", "x = [[0] * 10 ** 5 for i in range(2000)]\nanswer = 1", LIM, MEM),
     ("copies of a big list", "xs = list(range(10 ** 6))\nys = [xs[:] for i in range(1000)]\nanswer = 1", LIM, MEM),
+    # every way to copy a big object is measured when it is made (in-process, the meter looked only every 64
+    # steps, so 60 copies could pass unseen and the CPU limit came first on a slower machine)
+    ("reversed copies", "xs = list(range(10 ** 6))\nys = [xs[::-1] for i in range(1000)]\nanswer = 1", LIM, MEM),
+    ("spread copies", "xs = list(range(10 ** 6))\nys = [[*xs] for i in range(1000)]\nanswer = 1", LIM, MEM),
+    ("list.copy copies", "xs = list(range(10 ** 6))\nys = [xs.copy() for i in range(1000)]\nanswer = 1", LIM, MEM),
+    ("str.split copies", "s = 'ab ' * 200000\nys = [s.split() for i in range(1000)]\nanswer = 1", LIM, MEM),
     ("append forever", "xs = []\nwhile True:\n    xs.append(xs)", LIM, TIME + MEM),
     ("a range too long", "answer = len(list(range(10 ** 9)))", LIM, MEM),
     ("integer bomb", "answer = 10 ** 10 ** 10", LIM, ("IntegerTooLarge",)),

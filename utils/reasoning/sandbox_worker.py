@@ -333,9 +333,9 @@ def check_tree(tree: ast.Module, limits: Limits) -> None:
 
 # ------------------------------------------------------------------------------------ rewrite
 # Names of the checking functions. User code can never name them: names starting with '_' are refused.
-G_BINOP, G_CMP, G_IN, G_KEY, G_KEYS, G_STAR, G_SPREAD, G_KWSTAR, G_FSTR, G_ATTR = (
+G_BINOP, G_CMP, G_IN, G_KEY, G_KEYS, G_STAR, G_SPREAD, G_KWSTAR, G_FSTR, G_ATTR, G_VALUE = (
     "__sb_binop__", "__sb_cmp__", "__sb_in__", "__sb_key__", "__sb_keys__", "__sb_star__", "__sb_spread__",
-    "__sb_kwstar__", "__sb_fstr__", "__sb_attr__")
+    "__sb_kwstar__", "__sb_fstr__", "__sb_attr__", "__sb_value__")
 OP_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
              ast.Pow: "**", ast.LShift: "<<", ast.RShift: ">>", ast.BitAnd: "&", ast.BitOr: "|",
              ast.BitXor: "^"}
@@ -376,6 +376,10 @@ def _replace(node: ast.AST) -> ast.AST:
         return _at(ast.Assign(targets=[node.target], value=value), node)
     if t is ast.Attribute:    # only loads pass the static check
         return _call(G_ATTR, [node.value, _const(node.attr, node)], node)
+    if t is ast.Subscript and type(node.slice) is ast.Slice and type(node.ctx) is ast.Load \
+            and not getattr(node, "sb_checked", False):
+        node.sb_checked = True    # xs[a:b] copies: a large copy is measured at once, not 64 steps later
+        return _call(G_VALUE, [node], node)
     if t is ast.JoinedStr:
         parts, kinds = [], []
         for v in node.values:
@@ -784,7 +788,7 @@ class _Guard:
         if type(it) in _SIZED:
             if len(it) > lim:
                 raise self.trip(MemoryLimitExceeded(f"{describe(it)} (limit {lim} items)"))
-            return list(it)
+            return self.check_value(list(it))
         out = []
         append = out.append
         for i, x in enumerate(it):
@@ -1037,7 +1041,7 @@ class _Guard:
     def globals(self) -> dict[str, Any]:
         return {"__builtins__": self.builtins(), G_BINOP: self.binop, G_CMP: self.cmp, G_IN: self.container_for_in,
                 G_KEY: self.key, G_KEYS: self.keys, G_STAR: self.star, G_SPREAD: self.materialise,
-                G_KWSTAR: self.kwstar, G_FSTR: self.fstring, G_ATTR: self.attr}
+                G_KWSTAR: self.kwstar, G_FSTR: self.fstring, G_ATTR: self.attr, G_VALUE: self.check_value}
 
 
 _BINOPS = {
@@ -1075,7 +1079,13 @@ def _m_many_keys(g: _Guard, obj, method):       # set.update / union / ..., dict
             args = tuple(g.keys(a) for a in args)
         result = method(*args, **kwargs)
         g.check_value(obj)
-        return result
+        return g.check_value(result)          # union / intersection / difference build a new set
+    return call
+
+
+def _m_result(g: _Guard, obj, method):           # copy / split / lower / ...: a new object as large as obj
+    def call(*args, **kwargs):
+        return g.check_value(method(*args, **kwargs))
     return call
 
 
@@ -1115,6 +1125,7 @@ _METHOD_CHECKS = {
     "remove": _m_search, "index": _m_search, "count": _m_search,
     "update": _m_many_keys, "union": _m_many_keys, "intersection": _m_many_keys, "difference": _m_many_keys,
     "sort": _m_sort, "extend": _m_extend, "append": _m_grow, "insert": _m_grow,
+    "copy": _m_result, "split": _m_result, "lower": _m_result, "upper": _m_result, "strip": _m_result,
 }
 
 
@@ -1382,11 +1393,31 @@ def _rss_meter():
     return _RSS or None
 
 
+_TRIM: Any = None
+
+
+def _release_free_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; 1-3 ms), so that resident
+    memory grows with what the program allocates: otherwise the caller's freed-but-resident memory hides
+    the first hundreds of MB a program allocates, and the CPU limit can come before the memory limit."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+            _TRIM = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError, ImportError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
 def run_in_process(source: str, limits: Limits) -> tuple[Any, str, int]:
     """Run a program in the calling process: the same checks, a watchdog thread for CPU time and a
     memory meter (resident memory where Linux reports it, else ``tracemalloc``), but no operating-system
     limits (a crash in C takes the caller with it)."""
     meter = _rss_meter()
+    if meter is not None:
+        _release_free_heap()
     started = False
     if meter is None:
         started = not tracemalloc.is_tracing()
