@@ -16,6 +16,7 @@ from tools.workspace import WORKSPACE, fingerprint
 
 _wall: dict[str, dict[str, float]] = {"solution": collections.defaultdict(float), "course": collections.defaultdict(float)}
 _cpu: dict[str, dict[str, float]] = {"solution": {}, "course": {}}
+_slowest: dict[str, str] = {}   # course notebook -> its slowest step ("cell 12: 3.1 s"), from tools.execute
 COURSE_TEST = "test_course_notebook_runs_with_only_not_implemented_errors["
 
 
@@ -45,6 +46,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _wall["course"][name] += report.duration
         if "kernel_cpu_s" in props:
             _cpu["course"][name] = props["kernel_cpu_s"]
+        if props.get("slowest_step"):
+            _slowest[name] = props["slowest_step"]
 
 
 def _regressions() -> list[str]:
@@ -58,11 +61,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         if not _wall[kind]:
             continue
         tr.section(f"{title}: wall and kernel CPU seconds")
-        tr.write_line(f"{'notebook':50s} {'wall s':>8s} {'CPU s':>8s}")
+        tr.write_line(f"{'notebook':50s} {'wall s':>8s} {'CPU s':>8s}" + ("  slowest step" if kind == "course" else ""))
         for path, wall in sorted(_wall[kind].items()):
             cpu = _cpu[kind].get(path)
             why = over_budget(kind, wall, cpu)
             tr.write_line(f"{path:50s} {wall:8.1f} {cpu if cpu is not None else float('nan'):8.1f}"
+                          + (f"  {_slowest[path]}" if path in _slowest else "")
                           + (f"  REGRESSION: {why}" if why else ""))
         cpus = [_cpu[kind].get(p) for p in _wall[kind]]
         tr.write_line(f"{'total':50s} {sum(_wall[kind].values()):8.1f} "

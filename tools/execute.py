@@ -87,6 +87,15 @@ class Result:
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (cell index, ename, evalue)
     nb: nbformat.NotebookNode | None = None
     cpu_seconds: float | None = None  # the kernel's CPU time (with its finished children), None if unknown
+    steps: dict[str, float] = field(default_factory=dict)  # wall seconds of: kernel start, each cell, shutdown
+
+    @property
+    def slowest(self) -> str:
+        """The step that took longest, e.g. "cell 12: 3.1 s" (what to look at when a run is slow)."""
+        if not self.steps:
+            return ""
+        name = max(self.steps, key=self.steps.__getitem__)
+        return f"{name}: {self.steps[name]:.1f} s"
 
 
 def cell_errors(nb: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
@@ -103,8 +112,16 @@ def execute(path: Path, allow_errors: bool = False, timeout: int = 600, cwd: Pat
     nb = nbformat.read(str(path), as_version=4)
     env_kernel = "python3"
     cpu: list[float] = []
+    steps: dict[str, float] = {}
+    mark = [time.perf_counter()]   # when the step now running began
 
-    def sample(**_):  # after every cell, while the kernel is alive
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        steps[name] = steps.get(name, 0.0) + now - mark[0]
+        mark[0] = now
+
+    def sample(cell_index: int = -1, **_):  # after every cell, while the kernel is alive
+        lap(f"cell {cell_index}")
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
         value = kernel_cpu_seconds(pid)
         if value is not None:
@@ -112,20 +129,25 @@ def execute(path: Path, allow_errors: bool = False, timeout: int = 600, cwd: Pat
 
     client = NotebookClient(
         nb, kernel_manager_class=IPCKernelManager, timeout=timeout, startup_timeout=300, kernel_name=env_kernel,
-        allow_errors=allow_errors, record_timing=False, resources={"metadata": {"path": str(cwd or path.parent)}}, on_cell_executed=sample,
+        allow_errors=allow_errors, record_timing=False, resources={"metadata": {"path": str(cwd or path.parent)}},
+        on_notebook_start=lambda **_: lap("kernel start"), on_cell_start=lambda **_: lap("between cells"),
+        on_cell_executed=sample, on_notebook_complete=lambda **_: lap("between cells"),
     )
-    start = time.perf_counter()
+    start = mark[0] = time.perf_counter()
     try:
         client.execute()
     except Exception as err:
         seconds = time.perf_counter() - start
+        lap("after the last cell (error)")
         errs = cell_errors(nb)
         # A cell's own exception is already in its outputs. Anything else (a cell over the timeout, a kernel
         # that died or never started) is not, and must never hide behind errors a course notebook allows.
         if not (isinstance(err, CellExecutionError) and errs):
             errs.append((-1, type(err).__name__, str(err)[:500]))
-        return Result(path, seconds, errs, nb, max(cpu, default=None))
-    return Result(path, time.perf_counter() - start, cell_errors(nb), nb, max(cpu, default=None))
+        return Result(path, seconds, errs, nb, max(cpu, default=None), steps)
+    seconds = time.perf_counter() - start
+    lap("kernel shutdown")
+    return Result(path, seconds, cell_errors(nb), nb, max(cpu, default=None), steps)
 
 
 def _cpu(v: float | None) -> str:

@@ -90,3 +90,14 @@ def test_a_dead_kernel_is_an_error_even_where_stubs_may_fail(tmp_path):
     r = execute(path, allow_errors=True, timeout=60)
     assert r.errors[0][1] == "NotImplementedError" and len(r.errors) == 2, r.errors
     assert "ERROR" in format_results([r], course=True)
+
+
+def test_execute_names_the_slowest_step(tmp_path):
+    """A slow run says where its time went: the kernel start, a cell, or the shutdown."""
+    path = _notebook(tmp_path / "s.ipynb", "x = 1", "import time\ntime.sleep(1.5)", "y = 2")
+    r = execute(path, timeout=120)
+    assert not r.errors, r.errors
+    assert {"kernel start", "cell 0", "cell 1", "cell 2", "kernel shutdown"} <= set(r.steps), r.steps
+    assert r.slowest.startswith(("cell 1:", "kernel start:")), r.steps   # a loaded machine may start slowly
+    assert r.steps["cell 1"] >= 1.5 > r.steps["cell 0"], r.steps
+    assert abs(sum(r.steps.values()) - r.seconds) < 1.0, (r.steps, r.seconds)   # the steps cover the run

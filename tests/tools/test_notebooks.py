@@ -78,6 +78,7 @@ def test_course_notebook_runs_with_only_not_implemented_errors(path, record_prop
     result = execute(path, allow_errors=True)
     if result.cpu_seconds is not None:
         record_property("kernel_cpu_s", result.cpu_seconds)  # the run-time table in conftest.py reads it
+    record_property("slowest_step", result.slowest)      # and names the step that took longest
     bad = [e for e in result.errors if e[1] != "NotImplementedError"]
     assert not bad, f"{path.name}: errors other than NotImplementedError: {bad[:3]}"
     nb = result.nb
@@ -89,4 +90,4 @@ def test_course_notebook_runs_with_only_not_implemented_errors(path, record_prop
                 f"{path.name}, cell {i}: the stub must reach its check, which says 'not implemented yet'; "
                 f"got {errs[0].ename}: {errs[0].evalue[:120]}")
     print(f"{path.name}: {result.seconds:.1f} s wall, {result.cpu_seconds} CPU s, "
-          f"{len(result.errors)} NotImplementedError(s)")
+          f"{len(result.errors)} NotImplementedError(s); slowest step {result.slowest}")
