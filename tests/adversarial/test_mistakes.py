@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.welcome.mistakes import (assert_endless_loop_fails_quickly, assert_five_per_exercise,
+from tests.mistakes import (assert_endless_loop_fails_quickly, assert_five_per_exercise,
                                     assert_rejected_and_named, assert_stub_not_implemented, row_ids)
 from utils.adversarial import attacks as adv
 from utils.adversarial import checks as C

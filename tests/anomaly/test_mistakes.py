@@ -21,7 +21,7 @@ from utils.anomaly.localisation import smooth_maps as ref_smooth
 from utils.anomaly.ood import msp as ref_msp
 from utils.anomaly.ood import ood_metrics as ref_metrics
 from utils.checks import CheckFailed
-from tests.welcome.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
+from tests.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
 
 
 def first_reason(message: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from utils.checks import CheckFailed
-from tests.welcome.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
+from tests.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
 from utils.ethics import checks as C
 from utils.ethics.gridworld import OrderModel, fit_order_model, order_pairs
 from utils.ethics.qlearning import q_update, screen_actions, shape_q

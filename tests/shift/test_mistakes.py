@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from utils.checks import CheckFailed
-from tests.welcome.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
+from tests.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
 from utils.shift.augmix import (
     OPERATIONS,
     SAFE_OPERATIONS,

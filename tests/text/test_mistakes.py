@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from utils.checks import CheckFailed
-from tests.welcome.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
+from tests.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
 from utils.text import collection as D
 from utils.text import sentiment as T
 from utils.text.checks import (check_adversarial_training_step, check_collection_rounds, check_dynamic_annotator,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.welcome.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
+from tests.mistakes import assert_endless_loop_fails_quickly, assert_stub_not_implemented
 from utils.welcome.checks import check_cross_entropy, check_softmax
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.welcome.mistakes import assert_five_per_exercise, assert_rejected_and_named, row_ids
+from tests.mistakes import assert_five_per_exercise, assert_rejected_and_named, row_ids
 from utils.welcome.checks import check_cross_entropy, check_softmax
 
 CHECKS = {"softmax": check_softmax, "cross_entropy": check_cross_entropy}

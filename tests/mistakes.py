@@ -1,5 +1,5 @@
-"""The assertion behind every lesson's table of typical mistakes (lesson 00 introduces the checks; later lessons'
-``test_mistakes.py`` import this too).
+"""The assertion behind the lessons' tables of typical mistakes (``tests/<topic>/test_mistakes.py`` import it;
+lesson 00 introduces the checks). New lessons: write your table against these helpers.
 
 A row is rejected properly when the check raises ``CheckFailed`` (not another error), when the first line of its
 diagnosis (the text after the case label) matches a pattern naming the mistake, and when the message prints plain
