@@ -12,7 +12,7 @@ import re
 import time
 from collections import Counter
 from fractions import Fraction
-from itertools import product
+from itertools import combinations_with_replacement, permutations, product
 
 import numpy as np
 import pytest
@@ -401,6 +401,15 @@ def dp_fraction_of_float(n, f, s):
     return Fraction(dp_count(n, f, s) / f ** n)
 
 
+def dp_permutations(n, f, s):                       # no face repeats across dice
+    return Fraction(sum(1 for r in permutations(range(1, f + 1), n) if sum(r) == s), f ** n)
+
+
+def dp_combinations(n, f, s):                       # unordered rolls, counted as equally likely
+    rolls = list(combinations_with_replacement(range(1, f + 1), n))
+    return Fraction(sum(1 for r in rolls if sum(r) == s), len(rolls))
+
+
 # ------------------------------------------------------------------------------ mc_probability
 def mc_fixed_n(event, sample, tol, rng):
     n = 1000
@@ -517,6 +526,41 @@ def ft_accepts_one(x, acc):                               # validation with <= l
         return _line(np.asarray(x, float), np.log(acc / (1 - acc)))
 
 
+def ft_centred_x(x, acc):
+    x, z = np.asarray(x, float), np.log(_valid(acc) / (1 - _valid(acc)))
+    slope, intercept = np.polyfit(x - x.mean(), z, 1)
+    return float(slope), float(intercept), _line(x, z)[2]
+
+
+def ft_axes_swapped(x, acc):                              # np.polyfit(logit, x, 1)
+    x, z = np.asarray(x, float), np.log(_valid(acc) / (1 - _valid(acc)))
+    return _line(z, x)
+
+
+def ft_variance(x, acc):
+    slope, intercept, sd = forecast.fit_logit_trend(x, acc)
+    return slope, intercept, sd ** 2
+
+
+def ft_clips_zero(x, acc):                                # lets 0 through and clips it to a tiny number
+    acc = np.asarray(acc, float)
+    if not ((acc >= 0) & (acc < 1)).all():
+        raise ValueError("fractions only")
+    return forecast.fit_logit_trend(x, np.clip(acc, 1e-12, None))
+
+
+def ft_failure_log_odds(x, acc):                          # log((1 - a) / a)
+    acc = _valid(acc)
+    return _line(np.asarray(x, float), np.log((1 - acc) / acc))
+
+
+def ft_residuals_in_accuracy(x, acc):
+    x, acc = np.asarray(x, float), _valid(acc)
+    slope, intercept, _ = _line(x, np.log(acc / (1 - acc)))
+    r = acc - 1 / (1 + np.exp(-(intercept + slope * x)))
+    return slope, intercept, float(np.sqrt((r ** 2).sum() / (len(x) - 2)))
+
+
 def ft_sd_of_logits(x, acc):
     acc = _valid(acc)
     z = np.log(acc / (1 - acc))
@@ -580,6 +624,8 @@ MISTAKES = [
     ("dice_probability", "the count, not a probability", dp_count, "not a probability"),
     ("dice_probability", "divides by n * f", dp_wrong_denominator, "n_dice * faces"),
     ("dice_probability", "Fraction of a float", dp_fraction_of_float, "through a float"),
+    ("dice_probability", "permutations", dp_permutations, "permutations"),
+    ("dice_probability", "combinations counted as equally likely", dp_combinations, "combinations"),
     ("mc_probability", "fixed n = 1000", mc_fixed_n, "too few"),
     ("mc_probability", "one standard error = tol", mc_sd_equals_tol, "too few"),
     ("mc_probability", "4 / tol, not squared", mc_not_squared, "too few"),
@@ -600,6 +646,12 @@ MISTAKES = [
     ("fit_logit_trend", "log10", ft_log10, "log10"),
     ("fit_logit_trend", "accepts an accuracy of 1", ft_accepts_one, "must raise ValueError"),
     ("fit_logit_trend", "sd of the log-odds, not the residuals", ft_sd_of_logits, "spread of the residuals"),
+    ("fit_logit_trend", "centred x", ft_centred_x, "you centred x"),
+    ("fit_logit_trend", "x regressed on the log-odds", ft_axes_swapped, "axes are swapped"),
+    ("fit_logit_trend", "variance for sd", ft_variance, "VARIANCE"),
+    ("fit_logit_trend", "accepts an accuracy of 0", ft_clips_zero, "must raise ValueError"),
+    ("fit_logit_trend", "log-odds of failure", ft_failure_log_odds, "log-odds of FAILURE"),
+    ("fit_logit_trend", "residuals on the accuracy scale", ft_residuals_in_accuracy, "accuracy scale"),
 ]
 
 

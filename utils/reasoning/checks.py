@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
-from itertools import product
+from itertools import combinations_with_replacement, permutations, product
 
 import numpy as np
 
@@ -404,7 +404,14 @@ def _explain_dice(n, f, s, got, want) -> str | None:
         return (f"expected an exact Fraction ({want}), got {type(got).__name__} {_show(got)}: floats are not exact; "
                 f"build Fraction(count, total) from the two integers")
     total = f ** n
+    perms = sum(1 for r in permutations(range(1, f + 1), n) if sum(r) == s)
+    combos = [r for r in combinations_with_replacement(range(1, f + 1), n)]
     variants = [
+        (Fraction(perms, total), "you enumerated permutations, in which no two dice show the same face; dice can "
+                                 "repeat a face: itertools.product(range(1, faces + 1), repeat=n_dice)"),
+        (Fraction(sum(1 for r in combos if sum(r) == s), len(combos)),
+         "you enumerated combinations (unordered rolls): they are not equally likely ((1, 2) happens two ways, (1, "
+         "1) one way); enumerate ordered rolls with itertools.product"),
         (Fraction(_count(n, f, s, lo=0, hi=f - 1), total),
          "the faces of a die run from 1 to `faces`; you enumerated 0 .. faces-1 (range(faces))"),
         (Fraction(_count(n, f, s, hi=f - 1), total),
@@ -414,9 +421,9 @@ def _explain_dice(n, f, s, got, want) -> str | None:
         (Fraction(_count(n, f, s), n * f), f"you divided by n_dice * faces ({n * f}); there are faces ** n_dice = "
                                            f"{total} equally likely outcomes"),
     ]
-    for value, why in variants:
-        if got == value and value != want:
-            return why
+    fits = [why for value, why in variants if got == value and value != want]
+    if fits:   # two mistakes can give the same value on one case: then name each
+        return fits[0] if len(fits) == 1 else "one of these: " + "; OR ".join(fits)
     if float(got) == float(want) or math.isclose(float(got), float(want), rel_tol=1e-12):
         return (f"you returned {got}, which is {want} converted through a float: Fraction(count / total) is not "
                 f"exact; use Fraction(count, total)")
@@ -559,7 +566,21 @@ def _fit_variants(x, acc):
 
     logit = np.log(acc / (1 - acc))
     s, i, sd = line(logit)
+    sc, ic = np.polyfit(x - x.mean(), logit, 1)
+    sx, ix = np.polyfit(logit, x, 1)
+    rx = x - (ix + sx * logit)
+    ra = acc - 1 / (1 + np.exp(-(i + s * x)))
     return [
+        (line(np.log((1 - acc) / acc)), "you used log((1 - acc) / acc), the log-odds of FAILURE, which flips the signs "
+                                        "of slope and intercept; the log-odds are log(acc / (1 - acc))"),
+        ((float(sc), float(ic), sd), "you centred x before fitting (x - mean(x)): the intercept must be the value of "
+                                     "the line at x = 0, as in logit(acc) = intercept + slope * x"),
+        ((float(sx), float(ix), float(np.sqrt((rx ** 2).sum() / (n - 2)))),
+         "you regressed x on the log-odds (np.polyfit(logit, x, 1)): the axes are swapped; fit the log-odds as a "
+         "function of x, np.polyfit(x, logit, 1)"),
+        ((s, i, sd ** 2), "you returned the residual VARIANCE; resid_sd is its square root"),
+        ((s, i, float(np.sqrt((ra ** 2).sum() / (n - 2)))),
+         "your residuals are on the accuracy scale; resid_sd measures the residuals of the fitted line, in log-odds"),
         ((i, s, sd), "you returned (intercept, slope, sd); the order is (slope, intercept, resid_sd) - "
                      "np.polyfit returns the slope first"),
         (line(acc), "you fitted a straight line to the accuracies themselves; fit it to their log-odds "
@@ -591,13 +612,14 @@ def _explain_fit(x, acc, got) -> str | None:
 
 _FIT_DATA = [
     ("points exactly on a logistic curve", [0.0, 1.0, 2.0, 3.0],
-     [0.2689414213699951, 0.5, 0.7310585786300049, 0.8807970779778823]),
+     [0.2689414213699951, 0.3775406687981454, 0.5, 0.6224593312018546]),   # logit = -1 + 0.5 x
     ("noisy points", [2020.5, 2021.0, 2021.8, 2022.4, 2023.1], [0.10, 0.18, 0.35, 0.55, 0.80]),
     ("three points", [1.0, 2.0, 4.0], [0.3, 0.6, 0.9]),
 ]
 _FIT_BAD = [
     ("accuracies given in percent: raise ValueError", [0.0, 1.0, 2.0], [55.0, 60.0, 80.0]),
     ("an accuracy of exactly 1 (log-odds would be infinite): raise ValueError", [0.0, 1.0, 2.0], [0.5, 0.8, 1.0]),
+    ("an accuracy of exactly 0 (log-odds would be infinite): raise ValueError", [0.0, 1.0, 2.0], [0.0, 0.5, 0.8]),
 ]
 
 
