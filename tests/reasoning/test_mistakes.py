@@ -12,7 +12,7 @@ import re
 import time
 from collections import Counter
 from fractions import Fraction
-from itertools import product
+from itertools import combinations_with_replacement, permutations, product
 
 import numpy as np
 import pytest
@@ -109,6 +109,48 @@ def ea_crashes_on_dollar(text):   # int("$18") raises: the check reports it as a
     return float(token) if "." in token else int(token)
 
 
+def _first_match(text):
+    m = re.search(r"-?\$?-?\d[\d,]*(?:\.\d+)?", text.rsplit("####", 1)[1])
+    return m.group().replace("$", "").replace(",", "")
+
+
+def ea_no_is_integer(text):       # 4.0 stays a float
+    if "####" not in text:
+        return None
+    s = _first_match(text)
+    return float(s) if "." in s else int(s)
+
+
+def ea_first_token(text):         # the first word after the last '####': crashes on words before the number
+    if "####" not in text:
+        return None
+    return _num(text.rsplit("####", 1)[1].split()[0])
+
+
+def ea_first_token_or_none(text):  # the first word, None when it is not a number: misses '#### The answer is 72'
+    if "####" not in text:
+        return None
+    words = text.rsplit("####", 1)[1].split()
+    try:
+        return _num(words[0]) if words else None
+    except ValueError:
+        return None
+
+
+def ea_digits_only(text):         # strips every non-digit: '3 apples and 4 pears' -> 34
+    if "####" not in text:
+        return None
+    line = text.rsplit("####", 1)[1].strip().splitlines()[0] if text.rsplit("####", 1)[1].strip() else ""
+    kept = re.sub(r"[^\d.-]", "", line)
+    return _num(kept) if kept else None
+
+
+def ea_regex_no_check(text):      # re.search(...).group() on a bare '####': AttributeError
+    if "####" not in text:
+        return None
+    return _num(_first_match(text))
+
+
 # ------------------------------------------------------------------------------ pal_answer
 def _text(numbers, steps, first=1, answer=None):
     lines = [f"n{i} = {v}" for i, v in enumerate(numbers)]
@@ -186,6 +228,43 @@ def pa_answer_only(numbers, steps):
     return pal.pal_answer(numbers, steps)[1]
 
 
+def pa_truthy(numbers, steps):                          # `if value` turns an answer of 0 into None
+    program = _text(numbers, steps)
+    try:
+        value = sandbox.run_program(program)
+    except sandbox.SandboxError:
+        return program, None
+    return program, sandbox.normalise_answer(value) if value else None
+
+
+def pa_floor_division(numbers, steps):                  # '/' written as '//' ("answers are whole numbers")
+    return _sandboxed(_text(numbers, [("//" if op == "/" else op, a, b) for op, a, b in steps]))
+
+
+def pa_static_check_then_exec(numbers, steps):          # the sandbox's static rules, then plain Python
+    program = _text(numbers, steps)
+    try:
+        sandbox.check_program(program)
+        env: dict = {}
+        exec(program, env)
+        return program, sandbox.normalise_answer(env["answer"])
+    except Exception:
+        return program, None
+
+
+def pa_rounds(numbers, steps):                          # round(v, 2): 7 / 3 becomes 2.33
+    program, value = pal.pal_answer(numbers, steps)
+    return program, round(value, 2) if isinstance(value, float) else value
+
+
+def pa_in_process(numbers, steps):                      # isolate=False: right answers, run inside the kernel
+    program = _text(numbers, steps)
+    try:
+        return program, sandbox.normalise_answer(sandbox.run_program(program, isolate=False))
+    except sandbox.SandboxError:
+        return program, None
+
+
 # ------------------------------------------------------------------------------ best_of_n
 def _answer(program):
     try:
@@ -251,6 +330,39 @@ def bn_ignores_plausible(programs, logprobs, plausible):
     return pal.best_of_n(programs, logprobs, C.is_plausible)
 
 
+def _tally(programs, logprobs, plausible):
+    """Each surviving answer's log-probabilities, in the order seen."""
+    lps: dict = {}
+    for p, lp in zip(programs, logprobs):
+        a = _answer(p)
+        if a is not None and plausible(a):
+            lps.setdefault(a, []).append(lp)
+    return lps
+
+
+def _tie_by(score):
+    def best_of_n(programs, logprobs, plausible):
+        lps = _tally(programs, logprobs, plausible)
+        return max(lps, key=lambda v: (len(lps[v]), score(v, lps[v]))) if lps else None
+    return best_of_n
+
+
+bn_tie_larger = _tie_by(lambda v, lps: v)                   # ties to the larger answer
+def bn_tie_last_seen(programs, logprobs, plausible):        # a later answer replaces one with as many votes
+    lps, best = _tally(programs, logprobs, plausible), None
+    for v in lps:
+        if best is None or len(lps[v]) >= len(lps[best]):
+            best = v
+    return best
+
+
+bn_tie_sum = _tie_by(lambda v, lps: sum(lps))
+bn_tie_mean = _tie_by(lambda v, lps: sum(lps) / len(lps))
+bn_tie_min = _tie_by(lambda v, lps: min(lps))
+bn_tie_first_lp = _tie_by(lambda v, lps: lps[0])
+bn_tie_last_lp = _tie_by(lambda v, lps: lps[-1])
+
+
 def bn_weighted_by_logprob(programs, logprobs, plausible):   # sums log-probabilities instead of counting votes
     score: dict = {}
     for p, lp in zip(programs, logprobs):
@@ -289,6 +401,15 @@ def dp_fraction_of_float(n, f, s):
     return Fraction(dp_count(n, f, s) / f ** n)
 
 
+def dp_permutations(n, f, s):                       # no face repeats across dice
+    return Fraction(sum(1 for r in permutations(range(1, f + 1), n) if sum(r) == s), f ** n)
+
+
+def dp_combinations(n, f, s):                       # unordered rolls, counted as equally likely
+    rolls = list(combinations_with_replacement(range(1, f + 1), n))
+    return Fraction(sum(1 for r in rolls if sum(r) == s), len(rolls))
+
+
 # ------------------------------------------------------------------------------ mc_probability
 def mc_fixed_n(event, sample, tol, rng):
     n = 1000
@@ -323,6 +444,28 @@ def mc_swapped(event, sample, tol, rng):
 def mc_reports_more_than_drawn(event, sample, tol, rng):
     n = math.ceil(4 / tol ** 2)
     return float(np.mean(event(sample(rng, 2000)))), n
+
+
+def mc_fixed_huge_n(event, sample, tol, rng):        # "more is safer": a million draws whatever tol is
+    n = 10 ** 6
+    return float(np.mean(event(sample(rng, n)))), n
+
+
+def mc_fourth_power(event, sample, tol, rng):         # 4 / tol**4: asks for 10**8 rows (one long C call)
+    n = math.ceil(4 / tol ** 4)
+    return float(np.mean(event(sample(rng, n)))), n
+
+
+def mc_unseeded(event, sample, tol, rng):             # touches the rng, then draws with an unseeded generator
+    n = math.ceil(4 / tol ** 2)
+    rng.random()
+    return float(np.mean(event(sample(np.random.default_rng(), n)))), n
+
+
+def mc_estimate_from_a_subset(event, sample, tol, rng):   # draws n, estimates from the first 1000 only
+    n = math.ceil(4 / tol ** 2)
+    outcomes = sample(rng, n)
+    return float(np.mean(event(outcomes[:1000]))), n
 
 
 def mc_many_small_draws(event, sample, tol, rng):
@@ -383,6 +526,41 @@ def ft_accepts_one(x, acc):                               # validation with <= l
         return _line(np.asarray(x, float), np.log(acc / (1 - acc)))
 
 
+def ft_centred_x(x, acc):
+    x, z = np.asarray(x, float), np.log(_valid(acc) / (1 - _valid(acc)))
+    slope, intercept = np.polyfit(x - x.mean(), z, 1)
+    return float(slope), float(intercept), _line(x, z)[2]
+
+
+def ft_axes_swapped(x, acc):                              # np.polyfit(logit, x, 1)
+    x, z = np.asarray(x, float), np.log(_valid(acc) / (1 - _valid(acc)))
+    return _line(z, x)
+
+
+def ft_variance(x, acc):
+    slope, intercept, sd = forecast.fit_logit_trend(x, acc)
+    return slope, intercept, sd ** 2
+
+
+def ft_clips_zero(x, acc):                                # lets 0 through and clips it to a tiny number
+    acc = np.asarray(acc, float)
+    if not ((acc >= 0) & (acc < 1)).all():
+        raise ValueError("fractions only")
+    return forecast.fit_logit_trend(x, np.clip(acc, 1e-12, None))
+
+
+def ft_failure_log_odds(x, acc):                          # log((1 - a) / a)
+    acc = _valid(acc)
+    return _line(np.asarray(x, float), np.log((1 - acc) / acc))
+
+
+def ft_residuals_in_accuracy(x, acc):
+    x, acc = np.asarray(x, float), _valid(acc)
+    slope, intercept, _ = _line(x, np.log(acc / (1 - acc)))
+    r = acc - 1 / (1 + np.exp(-(intercept + slope * x)))
+    return slope, intercept, float(np.sqrt((r ** 2).sum() / (len(x) - 2)))
+
+
 def ft_sd_of_logits(x, acc):
     acc = _valid(acc)
     z = np.log(acc / (1 - acc))
@@ -402,6 +580,11 @@ MISTAKES = [
     ("extract_answer", "truncates decimals", ea_truncates, "dropped the decimals"),
     ("extract_answer", "guesses without '####'", ea_guesses_without_hash, "no '####' answer line"),
     ("extract_answer", "crashes on '$'", ea_crashes_on_dollar, "your function raised ValueError"),
+    ("extract_answer", "4.0 left a float", ea_no_is_integer, "whole numbers should be ints"),
+    ("extract_answer", "first word after '####'", ea_first_token, "not the first word"),
+    ("extract_answer", "first word, else None", ea_first_token_or_none, "you returned None"),
+    ("extract_answer", "keeps only the digits", ea_digits_only, "glues the numbers"),
+    ("extract_answer", "no test for a missing number", ea_regex_no_check, "states no answer: return None"),
     ("pal_answer", "exec, plus one unused sandbox call", pa_exec_with_unused_sandbox_call,
      "did not come from the sandbox"),
     ("pal_answer", "evaluates each step in Python", pa_eval_each_step, "did not come from the sandbox"),
@@ -413,6 +596,11 @@ MISTAKES = [
     ("pal_answer", "truncates 3.5", pa_truncates, "keep non-whole answers as floats"),
     ("pal_answer", "0 for a refusal", pa_zero_for_refusals, "the answer must be None"),
     ("pal_answer", "returns only the answer", pa_answer_only, "return a tuple (program, answer)"),
+    ("pal_answer", "`if value` loses an answer of 0", pa_truthy, "treats 0 as 'no answer'"),
+    ("pal_answer", "'/' written as '//'", pa_floor_division, "integer division"),
+    ("pal_answer", "static check, then exec", pa_static_check_then_exec, "is not the sandbox"),
+    ("pal_answer", "rounds to 2 decimals", pa_rounds, "you rounded"),
+    ("pal_answer", "isolate=False", pa_in_process, "isolate=False"),
     ("best_of_n", "exec instead of the sandbox", bn_exec, "never exec/eval"),
     ("best_of_n", "exec with a string filter: hangs on the loop", bn_exec_with_a_filter, "did not finish"),
     ("best_of_n", "most likely candidate only", bn_most_likely_only, "the answer with the best log-probability"),
@@ -422,6 +610,13 @@ MISTAKES = [
     ("best_of_n", "8.0 and 8 counted apart", bn_not_normalised, "normalise_answer"),
     ("best_of_n", "ignores the plausible argument", bn_ignores_plausible, "ignored the `plausible` argument"),
     ("best_of_n", "votes weighted by log-probability", bn_weighted_by_logprob, "most votes"),
+    ("best_of_n", "ties to the larger answer", bn_tie_larger, "by the larger answer"),
+    ("best_of_n", "ties to the last answer seen", bn_tie_last_seen, "kept the last one seen"),
+    ("best_of_n", "ties by the sum of log-probabilities", bn_tie_sum, "the sum, the mean or the minimum"),
+    ("best_of_n", "ties by the mean log-probability", bn_tie_mean, "the sum, the mean or the minimum"),
+    ("best_of_n", "ties by the smallest log-probability", bn_tie_min, "the sum, the mean or the minimum"),
+    ("best_of_n", "ties by the first candidate's log-probability", bn_tie_first_lp, "FIRST candidate"),
+    ("best_of_n", "ties by the last candidate's log-probability", bn_tie_last_lp, "last candidate's"),
     ("dice_probability", "a float", dp_float, "floats are not exact"),
     ("dice_probability", "faces 0..f-1", dp_zero_based, "run from 1 to `faces`"),
     ("dice_probability", "no top face", dp_no_top_face, "top face"),
@@ -429,6 +624,8 @@ MISTAKES = [
     ("dice_probability", "the count, not a probability", dp_count, "not a probability"),
     ("dice_probability", "divides by n * f", dp_wrong_denominator, "n_dice * faces"),
     ("dice_probability", "Fraction of a float", dp_fraction_of_float, "through a float"),
+    ("dice_probability", "permutations", dp_permutations, "permutations"),
+    ("dice_probability", "combinations counted as equally likely", dp_combinations, "combinations"),
     ("mc_probability", "fixed n = 1000", mc_fixed_n, "too few"),
     ("mc_probability", "one standard error = tol", mc_sd_equals_tol, "too few"),
     ("mc_probability", "4 / tol, not squared", mc_not_squared, "too few"),
@@ -437,6 +634,10 @@ MISTAKES = [
     ("mc_probability", "(n, estimate)", mc_swapped, "the order is (estimate, n)"),
     ("mc_probability", "reports more draws than it made", mc_reports_more_than_drawn, "but drew"),
     ("mc_probability", "many small draws", mc_many_small_draws, "in one call"),
+    ("mc_probability", "a fixed million draws", mc_fixed_huge_n, "not a fixed large number"),
+    ("mc_probability", "4 / tol**4: a huge sample", mc_fourth_power, "refuses to draw it"),
+    ("mc_probability", "an unseeded generator of its own", mc_unseeded, "a generator of your own"),
+    ("mc_probability", "estimate from a subset", mc_estimate_from_a_subset, "not the fraction of the outcomes you drew"),
     ("fit_logit_trend", "linear in accuracy", ft_linear_in_accuracy, "accuracies themselves"),
     ("fit_logit_trend", "sd divides by n", ft_sd_with_n, "divides by n;"),
     ("fit_logit_trend", "no validation", ft_no_validation, "must raise ValueError"),
@@ -445,6 +646,12 @@ MISTAKES = [
     ("fit_logit_trend", "log10", ft_log10, "log10"),
     ("fit_logit_trend", "accepts an accuracy of 1", ft_accepts_one, "must raise ValueError"),
     ("fit_logit_trend", "sd of the log-odds, not the residuals", ft_sd_of_logits, "spread of the residuals"),
+    ("fit_logit_trend", "centred x", ft_centred_x, "you centred x"),
+    ("fit_logit_trend", "x regressed on the log-odds", ft_axes_swapped, "axes are swapped"),
+    ("fit_logit_trend", "variance for sd", ft_variance, "VARIANCE"),
+    ("fit_logit_trend", "accepts an accuracy of 0", ft_clips_zero, "must raise ValueError"),
+    ("fit_logit_trend", "log-odds of failure", ft_failure_log_odds, "log-odds of FAILURE"),
+    ("fit_logit_trend", "residuals on the accuracy scale", ft_residuals_in_accuracy, "accuracy scale"),
 ]
 
 

@@ -50,6 +50,12 @@ MISTAKES = [
     ("softmax", "returns log-probabilities", lambda z: z - _lse(z)[:, None], r"negative values.*log-prob"),
     ("softmax", "returns the predicted classes", lambda z: _softmax_ok(z).argmax(1), r"one value per row"),
     ("softmax", "forgets to return", lambda z: None, r"returned None"),
+    ("softmax", "subtracts each row's mean, not its max",
+     lambda z: torch.exp(z - z.mean(1, keepdim=True)) / torch.exp(z - z.mean(1, keepdim=True)).sum(1, keepdim=True),
+     r"other than its maximum"),
+    ("softmax", "subtracts each row's min, not its max",
+     lambda z: torch.exp(z - z.min(1, keepdim=True).values) / torch.exp(z - z.min(1, keepdim=True).values).sum(
+         1, keepdim=True), r"other than its maximum"),
     # cross_entropy(logits, y)
     ("cross_entropy", "-log(torch.softmax(...)) underflows",
      lambda z, y: -torch.log(_pick(torch.softmax(z, 1), y)).mean(), r"underflow.*log\(softmax"),
@@ -67,6 +73,15 @@ MISTAKES = [
      r"Python number"),
     ("cross_entropy", "detached from the logits",
      lambda z, y: torch.tensor((_lse(z) - _pick(z, y)).mean().item()), r"gradient"),
+    ("cross_entropy", "log-sum-exp shifted by the batch's max",
+     lambda z, y: (z.max() + torch.log(torch.exp(z - z.max()).sum(1)) - _pick(z, y)).mean(),
+     r"maximum of the whole batch"),
+    ("cross_entropy", "log-sum-exp shifted by each row's mean",
+     lambda z, y: (z.mean(1) + torch.log(torch.exp(z - z.mean(1, keepdim=True)).sum(1)) - _pick(z, y)).mean(),
+     r"other than its maximum"),
+    ("cross_entropy", "log-sum-exp shifted by each row's min",
+     lambda z, y: (z.min(1).values + torch.log(torch.exp(z - z.min(1, keepdim=True).values).sum(1))
+                   - _pick(z, y)).mean(), r"other than its maximum"),
     ("cross_entropy", "log base 10", lambda z, y: ((_lse(z) - _pick(z, y)) / 2.302585092994046).mean(), r"base 10"),
 ]
 

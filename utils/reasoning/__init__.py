@@ -4,6 +4,8 @@
 - :mod:`utils.reasoning.solvers`: two small neural solvers (answer directly, or write a program) and their training.
 - :mod:`utils.reasoning.pal`: the trusted pipeline pieces (reading answers, writing and running a program, the
   verifier and the vote, the constant-answer baseline) that the checks compare with.
+- :mod:`utils.reasoning.baselines`: word-blind baselines (a fixed rule over the question's numbers, the copy oracle)
+  that the direct solver is read against.
 - :mod:`utils.reasoning.probability` and :mod:`utils.reasoning.forecast`: the trusted versions of the probability and
   forecasting exercises.
 - :mod:`utils.reasoning.sandbox`: runs model-written programs under limits; read its threat model.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
-from itertools import product
+from itertools import combinations_with_replacement, permutations, product
 
 import numpy as np
 
@@ -44,8 +44,8 @@ class _Labelled:
     an exception that escapes it into a failed check that says so: for these exercises, raising on a bad
     program or odd input is itself the mistake. ``NotImplementedError`` (the stub) passes through."""
 
-    def __init__(self, fn, name: str, advice: str):
-        self.fn, self.name, self.advice = fn, name, advice
+    def __init__(self, fn, name: str, advice: str, advice_for: dict | None = None):
+        self.fn, self.name, self.advice, self.advice_for = fn, name, advice, advice_for or {}
 
     def __call__(self, *args):
         *args, label = args
@@ -58,6 +58,9 @@ class _Labelled:
                               f"from your function ({e}).\n  Hint: catch sandbox.SandboxError: a refused program "
                               f"counts as a wrong answer (None), it must not stop the evaluation.") from None
         except Exception as e:
+            if label in self.advice_for:   # this case exists for one mistake: name it first
+                raise CheckFailed(f"`{self.name}` failed check case '{label}': {self.advice_for[label]} (your "
+                                  f"function raised {type(e).__name__}: {str(e)[:120]})") from None
             raise CheckFailed(f"`{self.name}` failed check case '{label}': your function raised "
                               f"{type(e).__name__}: {str(e)[:150]}.\n  Hint: {self.advice}") from None
 
@@ -75,7 +78,21 @@ _EXTRACT_CASES = [
     ("a model that wrote '####' twice: the last one is its answer",
      "3 + 4 = <<3+4=7>>7 eggs.\n#### 7\nWait, I forgot the 5 she bought: 7 + 5 = <<7+5=12>>12.\n#### 12"),
     ("no '####' line (a model that never answered)", "I think the answer is 42."),
+    ("a whole number written with a decimal point: the int 4", "Each box holds 8 / 2 = <<8/2=4>>4.\n#### 4.0"),
+    ("words before the number: the first number after the last '####'", "She has 72 clips.\n#### The answer is 72"),
+    ("an answer line with no number: None", "I could not finish this one.\n####"),
+    ("words between two numbers: the FIRST number after '####'", "3 apples and 4 pears.\n#### 3 apples and 4 pears"),
 ]
+_EXTRACT_ADVICE = {
+    "words before the number: the first number after the last '####'":
+        "a model may write words before its number ('#### The answer is 72'): look for the first NUMBER after the "
+        "last '####' (a regular expression), not the first word",
+    "an answer line with no number: None":
+        "an answer line with no number after '####' states no answer: return None, do not raise",
+    "words between two numbers: the FIRST number after '####'":
+        "'#### 3 apples and 4 pears' answers 3: take the first number after the last '####', do not raise on the "
+        "words around it",
+}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -89,6 +106,12 @@ def _explain_extract(text: str, got, want) -> str | None:
         return None
     if got is None:
         return f"you returned None, but the text ends with '#### ...' and the answer is {want!r}"
+    tail = text.rsplit("####", 1)[1]
+    glued = "".join(re.findall(r"\d", tail.splitlines()[0] if tail.strip() else ""))
+    if got != want and len(_NUMBER.findall(tail.replace(",", ""))) > 1 and glued and _is_number(got) \
+            and got == int(glued):
+        return (f"you returned {_show(got)}: you removed every character that is not a digit, which glues the numbers "
+                f"of the answer line together; the answer is the FIRST number after the last '####' ({want!r})")
     if isinstance(got, str):
         return f"you returned the text {got!r}; convert it to a number ({want!r})"
     if not _is_number(got):
@@ -130,7 +153,8 @@ def check_extract_answer(extract_answer) -> None:
                 raise CheckFailed(why)
         cases.append(Case(label, args=(text, label), validate=validate))
     run_check("extract_answer", _Labelled(extract_answer, "extract_answer",
-                                          "return None when there is no answer line; never raise on a model's text"),
+                                          "return None when there is no answer line; never raise on a model's text",
+                                          _EXTRACT_ADVICE),
               cases, timeout_s=CASE_SECONDS,
               hint="Look only at the text after the last '####' (str.rsplit), and in it at the first number; a "
                    "number may carry '$', thousands separators, a minus sign or decimals.")
@@ -138,6 +162,7 @@ def check_extract_answer(extract_answer) -> None:
 
 # --------------------------------------------------------------------------- 2. pal_answer
 _ESCAPE = "getattr(n0, 'real')"   # plain Python evaluates it to n0; the sandbox refuses getattr
+_HUGE = "2 ** 9000"   # passes the sandbox's static rules; refused when it runs (IntegerTooLarge); plain Python computes it
 _PAL_CASES = [
     ("one step", [12, 5], [("+", "n0", "n1")]),
     ("two steps: the answer is the LAST step's result", [30, 4, 7], [("*", "n1", "n2"), ("-", "n0", "r1")]),
@@ -150,6 +175,10 @@ _PAL_CASES = [
     ("a model-written operand that tries an escape (getattr): the sandbox refuses it, answer None", [6, 2],
      [("+", "n0", _ESCAPE)]),
     ("an empty operation list: None", [3, 4], []),
+    ("an answer of 0", [5, 5], [("-", "n0", "n1")]),
+    ("a division that does not terminate (7 / 3): the sandbox's float, unrounded", [7, 3], [("/", "n0", "n1")]),
+    (f"an operand that passes the static rules but is refused when it runs ({_HUGE}): None", [3, 4],
+     [("+", "n0", _HUGE)]),
 ]
 
 
@@ -163,6 +192,11 @@ def _explain_pal(numbers, steps, got, want) -> str | None:
     if want is None:
         if answer is None:
             return None
+        if _HUGE in str(steps):
+            return (f"the sandbox refuses {_HUGE} when the program RUNS (IntegerTooLarge), although it passes the "
+                    f"static checks, yet your answer is {_show(answer)}: a static check (sandbox.check_program) "
+                    f"followed by exec/eval is not the sandbox; run the text with sandbox.run_program and use its "
+                    f"result")
         if _ESCAPE in str(steps):
             return (f"the operand {_ESCAPE!r} calls getattr, which the sandbox refuses, yet your answer is "
                     f"{_show(answer)}: the answer did not come from the sandbox. Model-written code runs only "
@@ -171,6 +205,9 @@ def _explain_pal(numbers, steps, got, want) -> str | None:
         return (f"the sandbox cannot run this program, so the answer must be None (a wrong answer, not a crash), "
                 f"but you returned {_show(answer)}")
     if answer is None:
+        if want == 0:
+            return ("you returned None for the answer 0: a test like `if value:` treats 0 as 'no answer'; only a "
+                    "SandboxError means None (test `value is None` if you must)")
         if re.search(r"^r0\s*=", program, re.M):
             return ("you returned None because your program numbers its steps from r0; the steps refer to r1 for "
                     "the first step's result (enumerate(steps, 1))")
@@ -194,13 +231,45 @@ def _explain_pal(numbers, steps, got, want) -> str | None:
         swapped = [(op, b, a) for op, a, b in steps]
         if answer == pal.pal_answer(numbers, swapped)[1] and answer != want:
             return f"you swapped the operands: step (op, a, b) is 'a op b', which gives {want!r}, not {_show(answer)}"
+        if re.search(r"//", program) and all(op != "//" for op, _, _ in steps):
+            return (f"you wrote the division '/' as '//' (integer division), which gives {_show(answer)} instead of "
+                    f"{want!r}: write each step's operator exactly as given")
         if isinstance(want, float) and answer == int(want):
             return f"you cut {want!r} to {_show(answer)}: keep non-whole answers as floats (normalise_answer does)"
+        if isinstance(want, float) and any(answer == round(want, k) for k in range(8)):
+            return (f"you rounded {want!r} to {_show(answer)}: return the sandbox's value as it is "
+                    f"(normalise_answer only turns a whole float such as 4.0 into 4)")
         return f"expected {want!r}, got {_show(answer)}"
     if in_sandbox != answer:
         return (f"your answer {_show(answer)} is not what your program gives in the sandbox ({_show(in_sandbox)}): "
                 f"the answer must be the sandbox's value of the program you return")
     return None
+
+
+class _WatchIsolation:
+    """Calls ``fn`` while watching the sandbox's entry points, and returns ``(its result, the isolate arguments it
+    passed)``: a learner who runs the program with ``isolate=False`` gets right answers from inside their own
+    kernel, which only a spy can see."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        seen: list = []
+        real = {name: getattr(sandbox, name) for name in ("run_program", "safe_run")}
+
+        def spy(real_fn):
+            def watched(source, *a, **k):
+                seen.append(k["isolate"] if "isolate" in k else a[1] if len(a) > 1 else True)
+                return real_fn(source, *a, **k)
+            return watched
+        for name, fn in real.items():
+            setattr(sandbox, name, spy(fn))
+        try:
+            return self.fn(*args), seen
+        finally:
+            for name, fn in real.items():
+                setattr(sandbox, name, fn)
 
 
 def check_pal_answer(pal_answer) -> None:
@@ -210,12 +279,18 @@ def check_pal_answer(pal_answer) -> None:
     for label, numbers, steps in _PAL_CASES:
         want = pal.pal_answer(numbers, steps)[1]
 
-        def validate(got, numbers=numbers, steps=steps, want=want):
+        def validate(watched, numbers=numbers, steps=steps, want=want):
+            got, isolates = watched
+            if any(i is False for i in isolates):
+                raise CheckFailed("you ran the program with isolate=False, inside your own Python process: the "
+                                  "answers may be right, but a model-written program must run in the sandbox's "
+                                  "worker process (the default), where the operating system bounds its memory and "
+                                  "time and a crash kills the worker, not your kernel")
             why = _explain_pal(numbers, steps, got, want)
             if why:
                 raise CheckFailed(why)
         cases.append(Case(label, args=(numbers, steps, label), validate=validate))
-    run_check("pal_answer", _Labelled(pal_answer, "pal_answer",
+    run_check("pal_answer", _Labelled(_WatchIsolation(pal_answer), "pal_answer",
                                       "whatever the operation list holds, return (program, None) when it cannot "
                                       "be run; never raise"),
               cases, timeout_s=CASE_SECONDS,
@@ -248,6 +323,18 @@ _BEST_CASES = [
     ("a tie is broken by the higher log-probability", [_p(2), _p(9)], [-1.0, -0.5], None,
      {2: "a 1-1 tie must go to the answer whose best candidate has the higher log-probability (9, at -0.5); you "
          "kept the first one"}),
+    ("a tie whose more likely answer comes first and is smaller", [_p(3), _p(8)], [-0.5, -1.0], None,
+     {8: "a 1-1 tie must go to the answer whose best candidate has the higher log-probability (3, at -0.5); you "
+         "broke it by the larger answer, or kept the last one seen"}),
+    ("a 2-2 tie: the best candidate decides, not the sum, mean, minimum or last one",
+     [_p(4), _p(6), _p(4), _p(6)], [-0.1, -1.0, -5.0, -1.0], None,
+     {6: "a 2-2 tie must go to the answer whose BEST candidate has the higher log-probability (4, at -0.1); you "
+         "broke it by the sum, the mean or the minimum of each answer's log-probabilities, or by its last "
+         "candidate's (6 wins those)"}),
+    ("a 2-2 tie: the best candidate decides, not the first one of each answer",
+     [_p(6), _p(4), _p(6), _p(4)], [-1.0, -5.0, -1.0, -0.1], None,
+     {6: "a 2-2 tie must go to the answer whose BEST candidate has the higher log-probability (4, at -0.1); you "
+         "broke it by each answer's FIRST candidate (6 at -1.0 came before 4 at -0.1)"}),
     ("8.0 and 8 are the same answer", [_p("16 / 2"), _p(8), _p(6)], [-1.0, -1.5, -0.1], None,
      {6: "8.0 and 8 were counted apart (or the verifier rejected 8.0): pass each value through "
          "sandbox.normalise_answer before verifying and counting",
@@ -317,7 +404,14 @@ def _explain_dice(n, f, s, got, want) -> str | None:
         return (f"expected an exact Fraction ({want}), got {type(got).__name__} {_show(got)}: floats are not exact; "
                 f"build Fraction(count, total) from the two integers")
     total = f ** n
+    perms = sum(1 for r in permutations(range(1, f + 1), n) if sum(r) == s)
+    combos = [r for r in combinations_with_replacement(range(1, f + 1), n)]
     variants = [
+        (Fraction(perms, total), "you enumerated permutations, in which no two dice show the same face; dice can "
+                                 "repeat a face: itertools.product(range(1, faces + 1), repeat=n_dice)"),
+        (Fraction(sum(1 for r in combos if sum(r) == s), len(combos)),
+         "you enumerated combinations (unordered rolls): they are not equally likely ((1, 2) happens two ways, (1, "
+         "1) one way); enumerate ordered rolls with itertools.product"),
         (Fraction(_count(n, f, s, lo=0, hi=f - 1), total),
          "the faces of a die run from 1 to `faces`; you enumerated 0 .. faces-1 (range(faces))"),
         (Fraction(_count(n, f, s, hi=f - 1), total),
@@ -327,9 +421,9 @@ def _explain_dice(n, f, s, got, want) -> str | None:
         (Fraction(_count(n, f, s), n * f), f"you divided by n_dice * faces ({n * f}); there are faces ** n_dice = "
                                            f"{total} equally likely outcomes"),
     ]
-    for value, why in variants:
-        if got == value and value != want:
-            return why
+    fits = [why for value, why in variants if got == value and value != want]
+    if fits:   # two mistakes can give the same value on one case: then name each
+        return fits[0] if len(fits) == 1 else "one of these: " + "; OR ".join(fits)
     if float(got) == float(want) or math.isclose(float(got), float(want), rel_tol=1e-12):
         return (f"you returned {got}, which is {want} converted through a float: Fraction(count / total) is not "
                 f"exact; use Fraction(count, total)")
@@ -375,15 +469,28 @@ def _mc_problems():
     ]
 
 
-class _Recorder:
-    """Wraps a problem's ``sample`` and records how many outcomes each call asked for."""
+MC_MAX_FACTOR = 10   # a sample more than this many times mc_sample_size(tol) is refused before it is drawn
 
-    def __init__(self, sample):
-        self.sample, self.calls = sample, []
+
+class _Recorder:
+    """Wraps a problem's ``sample``: records how many outcomes each call asked for, whether it was given the
+    caller's generator, and what it returned; refuses, before drawing, a sample far larger than ``tol`` needs (a
+    huge draw is one long C call that no time limit can interrupt)."""
+
+    def __init__(self, sample, tol, rng=None):
+        self.sample, self.tol, self.rng = sample, tol, rng
+        self.calls, self.own_rng, self.outcomes = [], [], None
 
     def __call__(self, rng, n):
+        need = mc_sample_size(self.tol)
+        if _is_number(n) and n > MC_MAX_FACTOR * need:
+            raise CheckFailed(f"you asked `sample` for {int(n):,} outcomes, {n / need:.0f} times the {need:,} that "
+                              f"tol = {self.tol} needs: choose n from tol (a 4-sigma miss at p = 1/2), not a fixed "
+                              f"large number; the check refuses to draw it rather than wait")
         self.calls.append(int(n))
-        return self.sample(rng, n)
+        self.own_rng.append(self.rng is not None and rng is not self.rng)
+        self.outcomes = self.sample(rng, n)
+        return self.outcomes
 
 
 def _state(rng: np.random.Generator):
@@ -398,13 +505,15 @@ def check_mc_probability(mc_probability) -> None:
     for label, event, sample, p in _mc_problems():
         for tol in (0.02, 0.01):
             def run(event=event, sample=sample, tol=tol):
-                rec, rng = _Recorder(sample), np.random.default_rng(7)
+                rng = np.random.default_rng(7)
+                rec = _Recorder(sample, tol, rng)
                 before = _state(rng)
                 out = mc_probability(event, rec, tol, rng)
-                return out, rec.calls, before != _state(rng)
+                return out, rec, before != _state(rng)
 
             def validate(got, p=p, tol=tol, event=event, sample=sample):
-                out, calls, advanced = got
+                out, rec, advanced = got
+                calls = rec.calls
                 expect(isinstance(out, tuple) and len(out) == 2, f"return a tuple (estimate, n), got {_show(out)}")
                 est, n = out
                 if _is_number(est) and _is_number(n) and float(est) >= 1 and 0 <= float(n) <= 1:
@@ -422,13 +531,19 @@ def check_mc_probability(mc_probability) -> None:
                                         f"sample(rng, n) (one array, one row per outcome)")
                 expect(advanced, "the rng you were given was never used: draw with sample(rng, n) and that rng, not "
                                  "a generator of your own (results must follow the caller's seed)")
+                expect(not any(rec.own_rng), "you passed `sample` a generator of your own: draw with sample(rng, n) "
+                                             "and the rng you were given, so that the caller's seed decides the result")
                 expect(_is_number(est), f"the estimate should be a float, got {type(est).__name__} {_show(est)}")
                 expect(0 <= est <= 1, f"the estimate {_show(est)} is not a probability: did you return the count of "
                                       f"outcomes instead of their fraction?")
+                drawn_est = float(np.mean(event(rec.outcomes)))
+                expect(math.isclose(float(est), drawn_est, rel_tol=1e-9, abs_tol=1e-12),
+                       f"your estimate {float(est):.6f} is not the fraction of the outcomes you drew where the event "
+                       f"holds ({drawn_est:.6f})")
                 expect(abs(est - p) <= tol, f"estimate {float(est):.4f} is more than tol = {tol} from the exact "
                                             f"{p:.4f}")
                 for s in (1, 2):  # the estimate must hold up on other seeds too
-                    est2, _ = mc_probability(event, sample, tol, np.random.default_rng(100 + s))
+                    est2, _ = mc_probability(event, _Recorder(sample, tol), tol, np.random.default_rng(100 + s))
                     expect(abs(est2 - p) <= tol, f"with another seed the estimate {float(est2):.4f} is more than "
                                                  f"tol = {tol} from the exact {p:.4f}")
             cases.append(Case(f"{label}, tol {tol}", args=(run,), validate=validate))
@@ -451,7 +566,21 @@ def _fit_variants(x, acc):
 
     logit = np.log(acc / (1 - acc))
     s, i, sd = line(logit)
+    sc, ic = np.polyfit(x - x.mean(), logit, 1)
+    sx, ix = np.polyfit(logit, x, 1)
+    rx = x - (ix + sx * logit)
+    ra = acc - 1 / (1 + np.exp(-(i + s * x)))
     return [
+        (line(np.log((1 - acc) / acc)), "you used log((1 - acc) / acc), the log-odds of FAILURE, which flips the signs "
+                                        "of slope and intercept; the log-odds are log(acc / (1 - acc))"),
+        ((float(sc), float(ic), sd), "you centred x before fitting (x - mean(x)): the intercept must be the value of "
+                                     "the line at x = 0, as in logit(acc) = intercept + slope * x"),
+        ((float(sx), float(ix), float(np.sqrt((rx ** 2).sum() / (n - 2)))),
+         "you regressed x on the log-odds (np.polyfit(logit, x, 1)): the axes are swapped; fit the log-odds as a "
+         "function of x, np.polyfit(x, logit, 1)"),
+        ((s, i, sd ** 2), "you returned the residual VARIANCE; resid_sd is its square root"),
+        ((s, i, float(np.sqrt((ra ** 2).sum() / (n - 2)))),
+         "your residuals are on the accuracy scale; resid_sd measures the residuals of the fitted line, in log-odds"),
         ((i, s, sd), "you returned (intercept, slope, sd); the order is (slope, intercept, resid_sd) - "
                      "np.polyfit returns the slope first"),
         (line(acc), "you fitted a straight line to the accuracies themselves; fit it to their log-odds "
@@ -483,13 +612,14 @@ def _explain_fit(x, acc, got) -> str | None:
 
 _FIT_DATA = [
     ("points exactly on a logistic curve", [0.0, 1.0, 2.0, 3.0],
-     [0.2689414213699951, 0.5, 0.7310585786300049, 0.8807970779778823]),
+     [0.2689414213699951, 0.3775406687981454, 0.5, 0.6224593312018546]),   # logit = -1 + 0.5 x
     ("noisy points", [2020.5, 2021.0, 2021.8, 2022.4, 2023.1], [0.10, 0.18, 0.35, 0.55, 0.80]),
     ("three points", [1.0, 2.0, 4.0], [0.3, 0.6, 0.9]),
 ]
 _FIT_BAD = [
     ("accuracies given in percent: raise ValueError", [0.0, 1.0, 2.0], [55.0, 60.0, 80.0]),
     ("an accuracy of exactly 1 (log-odds would be infinite): raise ValueError", [0.0, 1.0, 2.0], [0.5, 0.8, 1.0]),
+    ("an accuracy of exactly 0 (log-odds would be infinite): raise ValueError", [0.0, 1.0, 2.0], [0.0, 0.5, 0.8]),
 ]
 
 

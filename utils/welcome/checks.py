@@ -29,7 +29,14 @@ def _cases() -> list[tuple[str, torch.Tensor]]:
         ("rows on very different scales (-1000 and +1000): subtract each row's own max",
          torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -999.0, -1001.0]])),
         ("a non-square batch, 2 rows x 7 classes", torch.randn(2, 7, generator=g) * 3),
+        (_WIDE_LABEL, torch.tensor([[0.0, 0.0, 200.0], [1.0, 2.0, 3.0]])),
     ]
+
+
+_WIDE_LABEL = "a wide row (0, 0, 200): only subtracting the row's MAXIMUM keeps exp in range"
+_WIDE_MESSAGE = ("a row with one logit far above the others (0, 0, 200) gave nan or inf: you shifted each row by "
+                 "something other than its maximum (its mean or its minimum?), so exp of the largest logit still "
+                 "overflows float32. Subtract each row's own maximum (max over dim=1, keepdim=True).")
 
 
 def _tensor_result(got, like: torch.Tensor, name: str) -> torch.Tensor:
@@ -42,7 +49,7 @@ def _tensor_result(got, like: torch.Tensor, name: str) -> torch.Tensor:
 # softmax
 # ---------------------------------------------------------------------------------------------
 
-def _diagnose_softmax(got, z: torch.Tensor) -> None:
+def _diagnose_softmax(got, z: torch.Tensor, label: str = "") -> None:
     p = _tensor_result(got, z, "softmax").detach().float()
     n, c = z.shape
     if p.shape == (n,):
@@ -54,6 +61,8 @@ def _diagnose_softmax(got, z: torch.Tensor) -> None:
     row_max = z.max(dim=1).values
     bad_rows = (~torch.isfinite(p)).any(dim=1)
     if bad_rows.any():
+        if label == _WIDE_LABEL and not (bad_rows & (row_max < z.max() - 80)).any():
+            expect(False, _WIDE_MESSAGE)
         overflow = bad_rows & (row_max > 80)
         underflow = bad_rows & (row_max < z.max() - 80)
         if underflow.any():
@@ -86,7 +95,7 @@ def _diagnose_softmax(got, z: torch.Tensor) -> None:
 
 
 def _softmax_case(label: str, z: torch.Tensor) -> Case:
-    return Case(label, args=(z,), validate=lambda got: _diagnose_softmax(got, z))
+    return Case(label, args=(z,), validate=lambda got: _diagnose_softmax(got, z, label))
 
 
 def check_softmax(softmax, *, timeout_s: float = CASE_SECONDS) -> None:
@@ -108,16 +117,27 @@ def _ce_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         ("6 rows, 3 classes, labels not the largest logit", z2, (z2.argmax(1) + 1) % 3),
         ("large logits (1000s), each label the largest logit: exp overflows without the max trick",
          torch.tensor([[1000.0, 1002.0, 1001.0], [999.0, 998.0, 1000.0]]), torch.tensor([1, 2])),
+        (_SCALES_LABEL, torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -999.0, -1001.0]]), torch.tensor([2, 1])),
+        (_WIDE_LABEL, torch.tensor([[0.0, 0.0, 200.0], [1.0, 2.0, 3.0]]), torch.tensor([2, 0])),
         ("labels whose logit is 200 below the row's maximum: their probability underflows to 0 in float32",
          torch.tensor([[200.0, 0.0, 1.0], [0.0, 100.0, 300.0]]), torch.tensor([1, 0])),
     ]
+
+
+_SCALES_LABEL = "rows on very different scales (-1000 and +1000): each row needs its own maximum"
+_NONFINITE = {   # a case that exists for one mistake: what a nan or inf loss there means
+    _SCALES_LABEL: "a row whose logits are far below another row's gave a nan or inf loss: you subtracted the maximum "
+                   "of the whole batch, so exp() of that row underflows to 0 and log(0) = -inf. Subtract each row's "
+                   "own maximum (max over dim=1, keepdim=True) inside the log-sum-exp.",
+    _WIDE_LABEL: _WIDE_MESSAGE.replace("gave nan or inf", "gave a nan or inf loss"),
+}
 
 
 def _ce_reference(z: torch.Tensor, y: torch.Tensor) -> float:
     return F.cross_entropy(z.double(), y).item()
 
 
-def _diagnose_cross_entropy(got, z: torch.Tensor, y: torch.Tensor) -> None:
+def _diagnose_cross_entropy(got, z: torch.Tensor, y: torch.Tensor, label: str = "") -> None:
     n = len(y)
     expect(got is not None, "`cross_entropy` returned None: did you forget the `return` statement?")
     if isinstance(got, (float, int)) and not isinstance(got, bool):
@@ -132,6 +152,8 @@ def _diagnose_cross_entropy(got, z: torch.Tensor, y: torch.Tensor) -> None:
     want = _ce_reference(z, y)
     gap = float((z.max(1).values - z[torch.arange(n), y]).max())
     if v != v or abs(v) == float("inf"):
+        if label in _NONFINITE:
+            expect(False, _NONFINITE[label])
         if gap > 80:
             expect(False, f"the loss is {v} when a label's logit is {gap:.0f} below its row's maximum: that "
                           f"probability underflows to 0 and log(0) = -inf, which is what log(softmax(...)) does. "
@@ -176,7 +198,7 @@ def check_cross_entropy(cross_entropy, *, timeout_s: float = CASE_SECONDS) -> No
         return cross_entropy(z.requires_grad_(True), y)
 
     def case(label, z, y):
-        return Case(label, args=(z, y), validate=lambda got: _diagnose_cross_entropy(got, z, y))
+        return Case(label, args=(z, y), validate=lambda got: _diagnose_cross_entropy(got, z, y, label))
 
     run_check("cross_entropy", with_grad, [case(*c) for c in _ce_cases()], timeout_s=timeout_s,
               hint="-log p of the label is logsumexp(row) - row[label]; compute logsumexp with the max trick, "
