@@ -409,17 +409,18 @@ def _diagnose_pgd_deterministic(pgd: Callable, got, model, x, y, eps, alpha, ste
         expect(False, f"{sum(k < steps for k in stopped)} examples stopped early (their result is an earlier "
                       f"iterate, as if you froze each example once it was fooled): keep stepping every example for "
                       f"all `steps` steps and return the last iterate")
+    for variant, message in _PGD_VARIANTS:
+        if _same(got, _pgd_variant(model, x, y, eps, alpha, steps, variant), 1e-6):
+            expect(False, message)
     moved = (got - x).abs()
-    inner = (moved > 1e-6) & (moved < eps - 1e-4) & (got > 1e-6) & (got < 1 - 1e-6)
-    if inner.any():  # from x, without a random start, every unclamped pixel sits on a multiple of alpha
+    # pixels whose whole ball lies inside (0, 1), so no clamp ever touched them, and not on the ball's boundary
+    inner = (moved > 1e-6) & (moved < eps - 1e-4) & (x > eps + 1e-3) & (x < 1 - eps - 1e-3)
+    if inner.any():  # from x, without a random start, each such pixel sits on a multiple of alpha
         off = (moved[inner] / alpha - (moved[inner] / alpha).round()).abs().max()
         if float(off) > 1e-3:
             expect(False, f"some pixels moved by amounts that are not multiples of alpha = {alpha:g} (from x, without "
                           f"a random start, each step moves a pixel by exactly +-alpha): step by alpha * "
                           f"grad.sign(), not by a normalised gradient")
-    for variant, message in _PGD_VARIANTS:
-        if _same(got, _pgd_variant(model, x, y, eps, alpha, steps, variant), 1e-6):
-            expect(False, message)
     assert_close(got, expected, "the PGD result", atol=1e-6)
 
 
