@@ -381,3 +381,48 @@ def test_buggy_pgd_fails_the_effort_check_against_fgsm(trained, digits):
         assert acc > fgsm_acc + 0.1, (bug, acc, fgsm_acc)
     with pytest.raises(ValueError, match="unknown bug"):
         buggy_pgd("typo", 0.02)
+
+
+def test_random_pyramid_sits_on_the_budgets():
+    from utils.adversarial.attacks import random_pyramid
+
+    x = torch.full((64, 1, 8, 8), 0.5)
+    eps = (0.02, 0.05, 0.1)
+    g = torch.Generator().manual_seed(0)
+    signs = random_pyramid(x, (8, 2, 1), eps, "sign", generator=g) - x
+    whole = signs.mean((1, 2, 3))  # each image: +-0.1 for the 1x1 scale, the finer scales average near 0
+    assert signs.abs().max() <= sum(eps) + 1e-6
+    # every pixel is a sum of +-eps[k]: one of the 8 sign combinations
+    combos = torch.tensor([a * 0.02 + b * 0.05 + c * 0.1 for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)])
+    assert bool(((signs.reshape(-1, 1) - combos).abs().min(1).values < 1e-6).all())
+    assert 0.2 < float((whole > 0).float().mean()) < 0.8
+    uniform = random_pyramid(x, (8, 2, 1), eps, "uniform", generator=torch.Generator().manual_seed(0)) - x
+    assert uniform.abs().mean() < 0.7 * signs.abs().mean()
+    assert torch.equal(random_pyramid(x, (8,), (0.1,), generator=torch.Generator().manual_seed(3)),
+                       random_pyramid(x, (8,), (0.1,), generator=torch.Generator().manual_seed(3)))
+    digits = torch.rand(4, 1, 8, 8)
+    out = random_pyramid(digits, (8, 4, 2, 1), (0.02, 0.05, 0.1, 0.2))
+    assert out.min() >= 0 and out.max() <= 1
+    with pytest.raises(ValueError, match="sign"):
+        random_pyramid(x, (8,), (0.1,), kind="gauss")
+    with pytest.raises(ValueError, match="larger than the image"):
+        random_pyramid(x, (16,), (0.1,))
+
+
+def test_more_bad_inputs_get_clear_errors(trained, batch):
+    from utils.adversarial.attacks import effort_curve, explore_epsilon, explorer_pyramid
+
+    x, y = batch
+    with pytest.raises(TypeError, match="float64.*x.to"):
+        pgd(trained, x.double(), y, 0.1)
+    with pytest.raises(ValueError, match="8/255"):
+        fgsm(trained, x, y, 8)
+    with pytest.raises(ValueError, match="does not divide"):
+        pyramid_attack(trained, x, y, (3,), (0.1,))
+    with pytest.raises(TypeError, match="pair"):
+        effort_curve(trained, x, y, 0.1, [5])
+    with pytest.raises(ValueError, match="not a class"):
+        explore_epsilon({"m": trained}, x[0], 12, 0.1)
+    assert explorer_pyramid(28, 0.2)[0] == [28, 14, 7, 1]
+    scales, budgets = explorer_pyramid(8, 0.2)
+    assert scales == [8, 4, 2, 1] and np.allclose(budgets, [0.02, 0.05, 0.1, 0.2])

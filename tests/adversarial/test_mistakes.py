@@ -218,6 +218,159 @@ def _pyramid(shared_budget=False, clamp=True, project_sum=False, absolute_step=F
     return attack
 
 
+def _pred(model, x):
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+def _pgd2(start="uniform", labels="y", update="sign", project="every step", stop=None, warm=False, reseed=False):
+    """A second family of PGD mistakes (from the cold review): the noise, the labels, the update and the stopping."""
+
+    def pgd_fn(model, x, y, eps, alpha, steps, random_start=True):
+        if reseed:
+            torch.manual_seed(0)
+        x = x.detach()
+        target = _pred(model, x) if labels == "prediction" else y
+        x_adv = x.clone()
+        if random_start:
+            if start == "per image":
+                noise = torch.empty((len(x),) + (1,) * (x.dim() - 1)).uniform_(-eps, eps)
+            elif start == "shared by the batch":
+                noise = torch.empty_like(x[:1]).uniform_(-eps, eps)
+            else:
+                noise = torch.empty_like(x).uniform_(-eps, eps)
+            x_adv = x + noise
+            if start != "not clamped":
+                x_adv = x_adv.clamp(0, 1)
+        if warm:
+            x_adv = (x + eps * _grad(model, x, target).sign()).clamp(0, 1)
+            steps -= 1
+        total = torch.zeros_like(x)
+        for _ in range(steps):
+            if stop == "all fooled" and bool((_pred(model, x_adv) != y).all()):
+                break
+            g = _grad(model, x_adv, target)
+            if update == "accumulated":
+                total = total + g
+                g = total
+            if update == "L2":
+                step = alpha * g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (g.dim() - 1))
+            else:
+                step = alpha * g.sign()
+            nxt = x_adv + step
+            nxt = nxt.clamp(0, 1) if project == "at the end" else adv.project_linf(nxt, x, eps)
+            if stop == "per example":
+                alive = (_pred(model, x_adv) == y).view(-1, *[1] * (x.dim() - 1))
+                nxt = torch.where(alive, nxt, x_adv)
+            x_adv = nxt.detach()
+        return adv.project_linf(x_adv, x, eps).detach()
+
+    return pgd_fn
+
+
+def _stub_projection(x_adv, x, eps):
+    raise NotImplementedError("Exercise: replace this line with your code")
+
+
+def _pgd_calling_a_stub(model, x, y, eps, alpha, steps, random_start=True):
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv = _stub_projection(x_adv + alpha * _grad(model, x_adv, y).sign(), x, eps)
+    return x_adv
+
+
+def _madry2(variant):
+    def loss_fn(model, x, y, eps, alpha, steps):
+        model.eval()
+        if variant == "no random start":
+            x_adv = adv.pgd(model, x, y, eps, alpha=alpha, steps=steps, random_start=False, keep_best=False)
+        elif variant == "one step":
+            x_adv = adv.pgd(model, x, y, eps, alpha=alpha, steps=1, keep_best=False)
+        elif variant == "half eps":
+            x_adv = adv.pgd(model, x, y, eps / 2, alpha=alpha, steps=steps, keep_best=False)
+        elif variant == "predictions":
+            x_adv = adv.pgd(model, x, _pred(model, x), eps, alpha=alpha, steps=steps, keep_best=False)
+        elif variant == "fgsm":
+            x_adv = adv.fgsm(model, x, y, eps)
+        elif variant == "no_grad attack":
+            with torch.no_grad():
+                x_adv = _pgd()(model, x, y, eps, alpha, steps)
+        else:
+            x_adv = adv.pgd(model, x, y, eps, alpha=alpha, steps=steps, keep_best=False)
+        model.train()
+        loss = F.cross_entropy(model(x_adv), y)
+        if variant == "backward inside":
+            loss.backward()
+        return loss
+
+    return loss_fn
+
+
+def _worst2(variant):
+    def fn(model, x, y, attacks):
+        pred = _pred(model, x)
+        ok = pred == y
+        for a in attacks:
+            if variant == "no_grad around the attacks":
+                with torch.no_grad():
+                    xa = a(model, x, y)
+            else:
+                xa = a(model, x, pred if variant == "attacks the predictions" else y)
+            now = _correct_under(model, xa, y)
+            ok = (pred == y) & now if variant == "keeps only the last attack" else ok & now
+        value = ok.float().mean().item()
+        return np.float64(value) if variant == "numpy float" else value
+
+    return fn
+
+
+def _pyramid2(start="uniform", blocks="grid", clamp_inside=True):
+    def attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True):
+        n, c, h, w = x.shape
+        shapes = [h // s for s in scales] if blocks == "block size" else list(scales)
+        rows = 1 if start == "shared by the batch" else n
+        deltas = []
+        for s, e in zip(shapes, eps):
+            if not random_start:
+                d = torch.zeros(rows, c, s, s)
+            elif start == "one-sided":
+                d = torch.rand(rows, c, s, s) * e
+            elif start == "signs":
+                d = e * (2 * (torch.rand(rows, c, s, s) > 0.5).float() - 1)
+            elif start == "twice the budget":
+                d = torch.empty(rows, c, s, s).uniform_(-2 * e, 2 * e)
+            else:
+                d = torch.empty(rows, c, s, s).uniform_(-e, e)
+            deltas.append(d.expand(n, -1, -1, -1).clone())
+        for _ in range(steps):
+            ds = [d.clone().requires_grad_(True) for d in deltas]
+            xa = x + compose_pyramid(ds, (h, w))
+            xa = xa.clamp(0, 1) if clamp_inside else xa
+            grads = torch.autograd.grad(F.cross_entropy(model(xa), y), ds)
+            deltas = [(d + alpha_frac * e * g.sign()).clamp(-e, e).detach() for d, g, e in zip(ds, grads, eps)]
+        return (x + compose_pyramid(deltas, (h, w))).clamp(0, 1).detach()
+
+    return attack
+
+
+def _project_in_place(x_adv, x, eps):
+    return x_adv.sub_(x).clamp_(-eps, eps).add_(x).clamp_(0, 1)
+
+
+def _fgsm_on_predictions(model, x, y, eps):
+    return (x + eps * _grad(model, x, _pred(model, x)).sign()).clamp(0, 1).detach()
+
+
+def _fgsm_clamps_the_step(model, x, y, eps):
+    return (x + (eps * _grad(model, x, y).sign()).clamp(0, 1)).clamp(0, 1).detach()
+
+
+def _fgsm_on_callers_x(model, x, y, eps):
+    x.requires_grad_(True)
+    g, = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+    return (x + eps * g.sign()).clamp(0, 1).detach()
+
+
 MISTAKES = [
     # project_linf(x_adv, x, eps)
     ("project_linf", "no clamp to [0, 1]", lambda xa, x, eps: torch.min(torch.max(xa, x - eps), x + eps),
@@ -296,6 +449,43 @@ MISTAKES = [
     ("pyramid_attack", "one delta for the whole batch", _pyramid(batch_delta=True), r"same perturbation"),
     ("pyramid_attack", "always random (ignores random_start=False)", _pyramid(honour_flag=False),
      r"random_start=False"),
+    # from the cold review: float64, side effects, labels, noise, crashes and the wrong mistake named
+    ("project_linf", "returns float64", lambda xa, x, eps: adv.project_linf(xa, x, eps).double(), r"dtype.*float64"),
+    ("project_linf", "changes x_adv in place", _project_in_place, r"in place"),
+    ("fgsm", "attacks the model's prediction, not y", _fgsm_on_predictions, r"own prediction, not the label y"),
+    ("fgsm", "clamps the perturbation instead of the image", _fgsm_clamps_the_step, r"only ever move UP"),
+    ("fgsm", "returns float64", lambda m, x, y, eps: adv.fgsm(m, x, y, eps).double(), r"dtype.*float64"),
+    ("fgsm", "requires_grad_ on the caller's x", _fgsm_on_callers_x, r"requires_grad on the caller's tensor"),
+    ("pgd", "attacks the model's prediction, not y", _pgd2(labels="prediction"), r"own prediction, not the label y"),
+    ("pgd", "one noise value per image", _pgd2(start="per image"), r"pixels of one image alike"),
+    ("pgd", "one noise tensor shared by the batch", _pgd2(start="shared by the batch"), r"same random start"),
+    ("pgd", "random start not clamped to [0, 1]", _pgd2(start="not clamped"), r"outside \[0, 1\].*random start"),
+    ("pgd", "reseeds the global generator", _pgd2(reseed=True), r"same result.*manual_seed"),
+    ("pgd", "gradients accumulated over the steps", _pgd2(update="accumulated"), r"ADD UP"),
+    ("pgd", "projects only at the end", _pgd2(project="at the end"), r"only once"),
+    ("pgd", "L2-normalised step", _pgd2(update="L2"), r"not multiples of alpha"),
+    ("pgd", "stops once every example is fooled", _pgd2(stop="all fooled"), r"steps of PGD, not"),
+    ("pgd", "freezes each example once fooled", _pgd2(stop="per example"), r"stopped early"),
+    ("pgd", "FGSM warm start", _pgd2(warm=True), r"FGSM step"),
+    ("pgd", "correct, but calls the unfinished project_linf", _pgd_calling_a_stub, r"calls `_stub_projection`.*finish"),
+    ("madry_loss", "PGD without a random start", _madry2("no random start"), r"no random start"),
+    ("madry_loss", "a one-step attack", _madry2("one step"), r"ONE-step"),
+    ("madry_loss", "half the budget", _madry2("half eps"), r"half the budget"),
+    ("madry_loss", "attacks the model's predictions", _madry2("predictions"), r"own predictions"),
+    ("madry_loss", "FGSM instead of PGD", _madry2("fgsm"), r"matches FGSM"),
+    ("madry_loss", "calls loss.backward()", _madry2("backward inside"), r"backward"),
+    ("madry_loss", "attack under torch.no_grad()", _madry2("no_grad attack"), r"no_grad"),
+    ("worst_case_accuracy", "attacks under torch.no_grad()", _worst2("no_grad around the attacks"), r"no_grad"),
+    ("worst_case_accuracy", "attacks the model's predictions", _worst2("attacks the predictions"), r"own predictions"),
+    ("worst_case_accuracy", "keeps only the last attack", _worst2("keeps only the last attack"), r"LAST attack"),
+    ("worst_case_accuracy", "returns numpy.float64", _worst2("numpy float"), r"numpy float64"),
+    ("pyramid_attack", "reads the scale as the block size", _pyramid2(blocks="block size"), r"not the block size"),
+    ("pyramid_attack", "one-sided random start", _pyramid2(start="one-sided"), r"one-sided"),
+    ("pyramid_attack", "random start at +-eps", _pyramid2(start="signs"), r"not uniform"),
+    ("pyramid_attack", "random start from twice the budget", _pyramid2(start="twice the budget"), r"not uniform|budget"),
+    ("pyramid_attack", "one random start shared by the batch", _pyramid2(start="shared by the batch"),
+     r"same random start"),
+    ("pyramid_attack", "no clamp before the forward passes", _pyramid2(clamp_inside=False), r"outside \[0, 1\]"),
 ]
 
 

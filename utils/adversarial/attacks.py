@@ -115,7 +115,15 @@ def validate_attack_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, e
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{where}: pixel values must lie in [0, 1] (the threat model clamps to that range); "
                          f"got min {lo:.3g}, max {hi:.3g}. Scale the images first (e.g. x / 255).")
-    return _check_number(eps, "eps")
+    weight = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if weight is not None and x.dtype != weight.dtype:
+        raise TypeError(f"{where}: x is {x.dtype} but the model's weights are {weight.dtype}: convert the images "
+                        f"with x.to({weight.dtype}) (x.float() for the course's models)")
+    eps = _check_number(eps, "eps")
+    if eps > 1.0:
+        raise ValueError(f"{where}: eps = {eps:g} is more than the whole pixel range [0, 1] (eps = 1 already allows "
+                         f"any image). A budget of 8 grey levels out of 255 is eps = 8/255.")
+    return eps
 
 
 @contextlib.contextmanager
@@ -365,7 +373,11 @@ def effort_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
     with torch.no_grad():
         clean = model(x).argmax(1) == y
     accs, runs = [], []
-    for b, (steps, restarts) in enumerate(budgets):
+    for b, budget in enumerate(budgets):
+        if not isinstance(budget, (tuple, list)) or len(budget) != 2:
+            raise TypeError(f"effort_curve: each budget is a pair (steps, restarts), e.g. [(1, 1), (20, 5)]; got "
+                            f"{budget!r}")
+        steps, restarts = budget
         _check_int(steps, "steps")
         ok, single = clean.clone(), []
         for r in range(_check_int(restarts, "restarts")):
@@ -480,6 +492,9 @@ def pyramid_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, scales: S
     for s, e in zip(scales, eps):
         if s > min(h, w):
             raise ValueError(f"scale {s} is larger than the image ({h}x{w})")
+        if h % s or w % s:
+            raise ValueError(f"scale {s} does not divide the image size {h}x{w}: its blocks would be unequal. Use "
+                             f"divisors of the image size, e.g. (8, 4, 2, 1) for 8x8 digits")
         if random_start:
             u = torch.rand((n, c, s, s), generator=generator, device="cpu" if generator is not None else x.device)
             deltas.append(((2 * u.to(x.device) - 1) * e))
@@ -493,6 +508,33 @@ def pyramid_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, scales: S
             grads = torch.autograd.grad(loss, ds)
             deltas = [(d + alpha_frac * e * g.sign()).clamp(-e, e).detach() for d, g, e in zip(ds, grads, eps)]
     return (x + compose_pyramid(deltas, (h, w))).clamp(0.0, 1.0).detach()
+
+
+def random_pyramid(x: torch.Tensor, scales: Sequence[int], eps: Sequence[float], kind: str = "sign",
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random multi-scale noise with the pyramid's per-scale budgets, no model and no attack steps: the control for
+    pyramid adversarial training. ``kind="sign"`` sets every entry of every delta to +-eps[k] with a fair coin (the
+    corners of each budget, where a few signed-gradient steps also push the deltas: a magnitude-matched control);
+    ``kind="uniform"`` draws each entry from U[-eps[k], eps[k]] (what :func:`pyramid_attack` with ``steps=0`` gives,
+    about half the size). Returns ``clamp(x + compose_pyramid(deltas), 0, 1)``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"random_pyramid needs images (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if kind not in ("sign", "uniform"):
+        raise ValueError(f"kind must be 'sign' or 'uniform', got {kind!r}")
+    if len(scales) != len(eps) or not scales:
+        raise ValueError(f"need one budget per scale: {len(scales)} scales, {len(eps)} budgets")
+    n, c, h, w = x.shape
+    deltas = []
+    for k, (s, e) in enumerate(zip(scales, eps)):
+        s, e = _check_int(s, "scale"), _check_number(e, f"eps[{k}]")
+        if s > min(h, w):
+            raise ValueError(f"scale {s} is larger than the image ({h}x{w})")
+        if h % s or w % s:
+            raise ValueError(f"scale {s} does not divide the image size {h}x{w}: its blocks would be unequal")
+        u = torch.rand((n, c, s, s), generator=generator, device="cpu" if generator is not None else x.device)
+        u = u.to(x.device, x.dtype)
+        deltas.append(e * (torch.where(u < 0.5, -1.0, 1.0).to(x.dtype) if kind == "sign" else 2 * u - 1))
+    return (x.detach() + compose_pyramid(deltas, (h, w))).clamp(0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,7 +577,8 @@ def explorer_pyramid(size: int, eps: float) -> tuple[list[int], list[float]]:
     scales = []
     s = size
     while s > 1:
-        scales.append(s)
+        if size % s == 0:  # only scales that tile the image with equal blocks (28 -> 28, 14, 7, 1)
+            scales.append(s)
         s //= 2
     scales.append(1)
     n = len(scales)
@@ -572,6 +615,10 @@ def explore_epsilon(models: Mapping[str, nn.Module], x: torch.Tensor, y: int | t
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be one image (C, H, W) or (1, C, H, W), got shape {tuple(x.shape)}")
     yt = torch.as_tensor([int(y)], device=x.device)
+    with torch.no_grad():
+        n_classes = next(iter(models.values()))(x).shape[-1]
+    if not 0 <= int(y) < n_classes:
+        raise ValueError(f"label y={int(y)} is not a class of these models (0 to {n_classes - 1})")
     eps = _check_number(eps, "eps")
     for name, m in models.items():
         if m.training:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
+import traceback
 from collections.abc import Callable
 
 import numpy as np
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.adversarial import attacks as trusted
-from utils.checks import Case, assert_close, expect, run_check
+from utils.checks import Case, CheckFailed, assert_close, expect, run_check
 
 __all__ = [
     "CASE_SECONDS",
@@ -71,13 +73,46 @@ def _toy_model(seed: int = 0, batch_norm: bool = False) -> nn.Module:
     return model.eval()
 
 
+def _predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+def _relabel(pred: torch.Tensor, every: int = 3) -> torch.Tensor:
+    """Labels equal to the predictions except on every ``every``-th example (1, 1 + every, ...), where they differ:
+    an attack that uses the model's own prediction instead of the label ``y`` then gives a different answer."""
+    y = pred.clone()
+    idx = torch.arange(1, len(y), every)
+    y[idx] = (y[idx] + 1 + idx % 9) % 10
+    return y
+
+
 def _batch(n: int = 24, seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """The toy model, digits, and labels = the model's own clean predictions (so every example starts correct)."""
+    """The toy model, digits, and labels: the model's own clean predictions, except on every third example, where
+    the label differs from the prediction (a clean mistake)."""
     model = _toy_model(seed)
     x = _digits(n)
-    with torch.no_grad():
-        y = model(x).argmax(1)
-    return model, x, y
+    return model, x, _relabel(_predictions(model, x))
+
+
+class _Recorder(nn.Module):
+    """Wraps a model and records the smallest and largest pixel it was ever evaluated on."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.inner = model
+        self.lo, self.hi = math.inf, -math.inf
+
+    def forward(self, x):
+        self.lo = min(self.lo, float(x.detach().min()))
+        self.hi = max(self.hi, float(x.detach().max()))
+        return self.inner(x)
+
+
+def _saw_valid_images(model: _Recorder, name: str, where: str) -> None:
+    expect(model.lo >= -1e-6 and model.hi <= 1 + 1e-6,
+           f"your `{name}` evaluated the model on pixels outside [0, 1] (min {model.lo:.3f}, max {model.hi:.3f}): "
+           f"{where}")
 
 
 def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -110,10 +145,62 @@ def _as_images(got, x: torch.Tensor, name: str) -> torch.Tensor:
     expect(got.shape == x.shape, f"`{name}` returned shape {tuple(got.shape)}, expected {tuple(x.shape)} "
                                  f"(the same shape as x)")
     expect(got.is_floating_point(), f"`{name}` returned dtype {got.dtype}; return float images like x")
+    expect(got.dtype == x.dtype, f"`{name}` returned dtype {got.dtype}, but x is {x.dtype}: keep the dtype of x "
+                                 f"(no .double(), no round trip through numpy's float64)")
     expect(not got.requires_grad, f"`{name}` returned a tensor that still requires a gradient (it is attached to "
                                   f"the attack's graph): return x_adv.detach()")
     expect(bool(torch.isfinite(got).all()), f"`{name}` returned nan or inf values")
     return got
+
+
+_CRASHES = (
+    ("does not require grad", "a gradient could not be computed (\"element 0 of tensors does not require grad\"): "
+                              "an attack ran under torch.no_grad(), or on a detached tensor. Attacks need input "
+                              "gradients: call them with gradients on, and keep torch.no_grad() for predictions only."),
+    ("backward through the graph a second time",
+     "a graph was back-propagated twice (\"backward through the graph a second time\"): do not call .backward() "
+     "on the loss you return; the training loop calls it. Inside an attack, take the input gradient with "
+     "torch.autograd.grad(loss, x_adv)."),
+    ("Double", "float64 and float32 tensors were mixed: keep the dtype of x (no .double(), no numpy float64)"),
+)
+
+
+def _watched(fn: Callable, name: str) -> Callable:
+    """Call the learner's ``fn`` and turn plausible mistakes into CheckFailed messages that say what to do: a
+    NotImplementedError raised by ANOTHER unfinished exercise that ``fn`` calls, a no_grad / double-backward / dtype
+    crash, and side effects on the arguments (in-place changes, ``requires_grad_`` on the caller's tensor)."""
+    code = getattr(fn, "__code__", None)
+
+    def call(*args, **kwargs):
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        before = [(t.detach().clone(), t.requires_grad) for t in tensors]
+        try:
+            got = fn(*args, **kwargs)
+        except NotImplementedError as e:
+            frames = traceback.extract_tb(e.__traceback__)
+            last = e.__traceback__
+            while last.tb_next is not None:
+                last = last.tb_next
+            if code is None or last.tb_frame.f_code is code:
+                raise
+            where = frames[-1].name if frames else "?"
+            raise CheckFailed(f"your `{name}` calls `{where}`, which raised NotImplementedError (not implemented "
+                              f"yet): finish that exercise first, then rerun this check") from None
+        except RuntimeError as e:
+            for pattern, message in _CRASHES:
+                if pattern in str(e):
+                    raise CheckFailed(f"`{name}` crashed: {message}") from None
+            raise
+        for t, (old, grad_flag) in zip(tensors, before):
+            expect(t.requires_grad == grad_flag, f"your `{name}` switched requires_grad on the caller's tensor (x."
+                                                 f"requires_grad_(True) on an argument): work on a copy, "
+                                                 f"x.clone().detach().requires_grad_(True)")
+            expect(torch.equal(t.detach(), old), f"your `{name}` changed one of its arguments in place (an in-place "
+                                                  f"operation such as clamp_ or add_ on an input): return a new "
+                                                  f"tensor and leave the caller's tensors as they were")
+        return got
+
+    return call
 
 
 def _not_a_delta(got: torch.Tensor, x: torch.Tensor, expected: torch.Tensor | None, name: str,
@@ -173,7 +260,7 @@ def _diagnose_projection(got, x_adv: torch.Tensor, x: torch.Tensor, eps: float) 
         expect(False, "points already inside the ball (and inside [0, 1]) moved: the projection is the NEAREST point "
                       "of the ball, so it leaves them where they are. Pushing every pixel to x + eps * sign(x_adv - "
                       "x) is an FGSM-style step, not a projection.")
-    assert_close(got, expected, "the projected images", atol=1e-6)
+    assert_close(got, expected, "the projection", atol=1e-6)
 
 
 def check_project_linf(project_linf: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
@@ -192,7 +279,7 @@ def check_project_linf(project_linf: Callable, *, timeout_s: float = CASE_SECOND
         case("eps=0 projects onto x itself", far, x, 0.0),
         case("a flat batch (N, 64), eps=0.3", far.reshape(6, 64), x.reshape(6, 64), 0.3),
     ]
-    run_check("project_linf", project_linf, cases, timeout_s=timeout_s,
+    run_check("project_linf", _watched(project_linf, "project_linf"), cases, timeout_s=timeout_s,
               hint="Two clips in a row: the perturbation to the ball, then the image to the pixel range.")
 
 
@@ -214,6 +301,14 @@ def _diagnose_fgsm(got, model, x, y, eps: float) -> None:
                           f"{eps:g}): step by eps times the SIGN of the gradient, not by the raw gradient (whose "
                           f"entries are tiny)")
         step, want = torch.sign(got - x)[free], torch.sign(expected - x)[free]
+        if bool((step >= 0).all()) and bool((want < 0).any()):
+            expect(False, "the pixels only ever move UP: the perturbation eps * sign(grad) was clamped to [0, 1] "
+                          "(which zeroes its negative entries). Clamp the IMAGE x + eps * sign(grad) to [0, 1], not "
+                          "the perturbation.")
+        if _same(got, trusted.fgsm(model, x, _predictions(model, x), eps), 1e-6):
+            expect(False, "you attacked the model's own prediction, not the label y: take the gradient of "
+                          "F.cross_entropy(model(x), y) with the labels you are given (on some of these examples the "
+                          "label and the prediction differ)")
         agree = float((step == want).float().mean())
         if agree < 0.2:
             _loss_went_down(model, got, x, y, "fgsm")
@@ -222,7 +317,7 @@ def _diagnose_fgsm(got, model, x, y, eps: float) -> None:
             expect(False, f"the step agrees with the sign of the cross-entropy's input gradient on only "
                           f"{agree:.0%} of the pixels: take the gradient of F.cross_entropy(model(x), y) with "
                           f"respect to x, at x itself (not of another loss, and without a random start)")
-    assert_close(got, expected, "the FGSM images", atol=1e-6)
+    assert_close(got, expected, "the FGSM result", atol=1e-6)
 
 
 def check_fgsm(fgsm: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
@@ -238,7 +333,7 @@ def check_fgsm(fgsm: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
         case("eps=0 changes nothing", x, 0.0),
         case("a flat batch (N, 64), eps=0.1", x.reshape(24, 64), 0.1),
     ]
-    run_check("fgsm", fgsm, cases, timeout_s=timeout_s,
+    run_check("fgsm", _watched(fgsm, "fgsm"), cases, timeout_s=timeout_s,
               hint="The gradient of the loss with respect to the INPUT tells each pixel which way raises the loss; "
                    "FGSM moves every pixel by eps that way.")
 
@@ -256,6 +351,31 @@ def _trusted_pgd_last(model, x, y, eps, alpha, steps, random_start=False, genera
                        generator=generator, keep_best=False)
 
 
+def _pgd_variant(model, x, y, eps, alpha, steps, variant: str) -> torch.Tensor:
+    """Deterministic PGD (no random start) with one typical mistake, to name it when the learner's result matches."""
+    xa, acc = x.clone(), torch.zeros_like(x)
+    if variant == "fgsm warm start":
+        xa, steps = trusted.fgsm(model, x, y, eps), steps - 1
+    for _ in range(steps):
+        g = _grad(model, xa, y)
+        if variant == "accumulated":
+            acc = acc + g
+            g = acc
+        xa = xa + alpha * g.sign()
+        xa = xa.clamp(0, 1) if variant == "project at the end" else trusted.project_linf(xa, x, eps)
+    return trusted.project_linf(xa, x, eps)
+
+
+_PGD_VARIANTS = (
+    ("accumulated", "the result matches PGD whose gradients ADD UP over the steps (a running sum, like momentum): "
+                    "each step uses the sign of the gradient at the current iterate only"),
+    ("project at the end", "the result matches PGD that projects onto the eps-ball only once, after the last step: "
+                           "project after EVERY step, so that each gradient is taken at a point of the ball"),
+    ("fgsm warm start", "the result matches one FGSM step of size eps followed by steps - 1 PGD steps: start at x "
+                        "(random_start=False) and take `steps` steps of size alpha"),
+)
+
+
 def _diagnose_pgd_deterministic(pgd: Callable, got, model, x, y, eps, alpha, steps) -> None:
     expected = _trusted_pgd_last(model, x, y, eps, alpha, steps)
     got = _as_images(got, x, "pgd")
@@ -269,43 +389,90 @@ def _diagnose_pgd_deterministic(pgd: Callable, got, model, x, y, eps, alpha, ste
         expect(False, "with random_start=False two calls gave different results: start exactly at x when "
                       "random_start is False (add noise only when it is True)")
     _loss_went_down(model, got, x, y, "pgd")
+    if _same(got, _trusted_pgd_last(model, x, _predictions(model, x), eps, alpha, steps), 1e-6):
+        expect(False, "you attacked the model's own prediction, not the label y: take every gradient of "
+                      "F.cross_entropy(model(x_adv), y) with the labels you are given (on some of these examples the "
+                      "label and the prediction differ)")
     if _same(got, trusted.fgsm(model, x, y, eps), 1e-6):
         expect(False, "the result equals FGSM with step eps: every step used the gradient at the clean x. Recompute "
                       "the gradient at the current iterate x_adv in each step.")
-    for k in (steps - 1, steps + 1):
+    for k in [steps - 1, steps + 1] + list(range(1, steps - 1)):
         if k >= 1 and _same(got, _trusted_pgd_last(model, x, y, eps, alpha, k), 1e-6):
             expect(False, f"the result matches {k} steps of PGD, not {steps}: take exactly `steps` steps "
-                          f"(for _ in range(steps))")
+                          f"(for _ in range(steps)), and do not stop early when the examples are fooled (the "
+                          f"exercise returns the last iterate)")
     if _same(got, _trusted_pgd_last(model, x, y, eps, eps, steps), 1e-6):
         expect(False, "each step moved by eps instead of alpha: the step size is alpha")
-    assert_close(got, expected, "the PGD images", atol=1e-6)
+    iterates = [x] + [_trusted_pgd_last(model, x, y, eps, alpha, k) for k in range(1, steps + 1)]
+    stopped = [next((k for k, it in enumerate(iterates) if _same(got[i], it[i], 1e-6)), None) for i in range(len(x))]
+    if all(k is not None for k in stopped) and min(stopped) < steps:
+        expect(False, f"{sum(k < steps for k in stopped)} examples stopped early (their result is an earlier "
+                      f"iterate, as if you froze each example once it was fooled): keep stepping every example for "
+                      f"all `steps` steps and return the last iterate")
+    for variant, message in _PGD_VARIANTS:
+        if _same(got, _pgd_variant(model, x, y, eps, alpha, steps, variant), 1e-6):
+            expect(False, message)
+    moved = (got - x).abs()
+    # pixels whose whole ball lies inside (0, 1), so no clamp ever touched them, and not on the ball's boundary
+    inner = (moved > 1e-6) & (moved < eps - 1e-4) & (x > eps + 1e-3) & (x < 1 - eps - 1e-3)
+    if inner.any():  # from x, without a random start, each such pixel sits on a multiple of alpha
+        off = (moved[inner] / alpha - (moved[inner] / alpha).round()).abs().max()
+        if float(off) > 1e-3:
+            expect(False, f"some pixels moved by amounts that are not multiples of alpha = {alpha:g} (from x, without "
+                          f"a random start, each step moves a pixel by exactly +-alpha): step by alpha * "
+                          f"grad.sign(), not by a normalised gradient")
+    assert_close(got, expected, "the PGD result", atol=1e-6)
 
 
-def _diagnose_random_start(got, x: torch.Tensor, eps: float) -> None:
+def _start_statistics(d: torch.Tensor, free: torch.Tensor, eps: float, name: str, draw: str) -> None:
+    """Diagnose a random start from ``d = x_adv - x`` (N, ...) after one tiny step, on the ``free`` pixels (those the
+    [0, 1] clamp cannot touch). ``draw`` says how the start should be drawn."""
+    v = d[free]
+    mean_abs, mean = float(v.abs().mean()), float(v.mean())
+    expect(mean_abs > 0.1 * eps, f"with random_start=True the result is almost x (mean |x_adv - x| = "
+                                 f"{mean_abs:.4f} after one tiny step): start from x plus uniform noise, {draw}")
+    at_edge = float((v.abs() > eps - 1e-3).float().mean())
+    expect(at_edge < 0.1, f"the random start is not uniform inside the ball: after one tiny step {at_edge:.0%} of "
+                          f"the pixels sit on its boundary, where uniform noise puts almost none. Draw {draw}; "
+                          f"random signs (+-eps), noise from a wider range, or Gaussian noise put many pixels on the "
+                          f"boundary (the projection cuts them off there).")
+    expect(abs(mean) < 0.2 * eps, f"the random start is one-sided (mean x_adv - x = {mean:.4f}): the noise must be "
+                                  f"symmetric, {draw}, not in [0, eps]")
+    per_image = [float(d[i][free[i]].std()) for i in range(len(d)) if int(free[i].sum()) > 3]
+    expect(float(np.median(per_image)) > 0.3 * eps,
+           f"the random start moves the pixels of one image alike (spread within an image "
+           f"{float(np.median(per_image)):.4f}): one noise value per image is not a start inside the ball; draw "
+           f"independent noise for every {'pixel' if name == 'pgd' else 'entry of every delta'}, {draw}")
+    same = [float(((d[i] - d[0]).abs() < 1e-3)[free[i] & free[0]].float().mean())
+            for i in range(1, len(d)) if bool((free[i] & free[0]).any())]
+    expect(min(same) < 0.5, "every image got the same random start (one noise tensor shared by the batch): draw "
+                            f"the noise for the whole batch, {draw}")
+    expect(abs(mean_abs - eps / 2) < 0.15 * eps, f"mean |x_adv - x| is {mean_abs:.4f} after one tiny step; uniform "
+                                                 f"noise in [-eps, eps] gives about eps/2 = {eps / 2:.3f}")
+
+
+def _diagnose_random_start(pgd: Callable, got, model: _Recorder, x: torch.Tensor, y: torch.Tensor,
+                           eps: float) -> None:
     got = _as_images(got, x, "pgd")
     _in_box(got)
     _in_ball(got, x, eps, _BALL_ADVICE)
     interior = (x > eps + 0.01) & (x < 1 - eps - 0.01)  # pixels the [0, 1] clamp cannot touch
-    d = (got - x)[interior]
-    mean_abs, mean = float(d.abs().mean()), float(d.mean())
-    expect(mean_abs > 0.1 * eps, f"with random_start=True the result is almost x (mean |x_adv - x| = "
-                                 f"{mean_abs:.4f} after one tiny step): start from x plus uniform noise in the ball")
-    at_edge = float((d.abs() > eps - 1e-3).float().mean())
-    expect(at_edge < 0.1, f"the random start is not uniform inside the ball: after one tiny step {at_edge:.0%} of "
-                          f"the pixels sit on its boundary, where uniform noise puts almost none. Draw the noise "
-                          f"from U[-eps, eps] (torch.empty_like(x).uniform_(-eps, eps)); noise from a wider range, "
-                          f"or Gaussian noise, is cut off at the boundary by the projection.")
-    expect(abs(mean) < 0.2 * eps, f"the random start is one-sided (mean x_adv - x = {mean:.4f}): the noise must be "
-                                  f"symmetric, uniform in [-eps, eps], not in [0, eps]")
-    expect(float(d.std()) > 0.3 * eps, f"the random start moves the pixels alike (spread {float(d.std()):.4f}): "
-                                       f"draw independent noise for every pixel, with the shape of x")
-    expect(abs(mean_abs - eps / 2) < 0.15 * eps, f"mean |x_adv - x| is {mean_abs:.4f} after one tiny step; uniform "
-                                                 f"noise in [-eps, eps] gives about eps/2 = {eps / 2:.3f}")
+    _start_statistics(got - x, interior, eps, "pgd", "uniform in [-eps, eps] with the shape of x "
+                                                     "(torch.empty_like(x).uniform_(-eps, eps))")
+    _saw_valid_images(model, "pgd", "clamp the random start x + noise to [0, 1] before the first step (the model "
+                                    "should only ever see images)")
+    again = pgd(model, x.clone(), y.clone(), eps, 1e-4, 1, random_start=True)
+    if isinstance(again, torch.Tensor):
+        expect(not _same(again.detach(), got, 1e-7), "two calls with random_start=True gave the same result: draw "
+                                                     "fresh noise on every call (do not call torch.manual_seed "
+                                                     "inside pgd)")
 
 
 def check_pgd(pgd: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
     """``pgd(model, x, y, eps, alpha, steps, random_start=True)``: L-inf PGD returning the last iterate, detached."""
     model, x, y = _batch(24)
+    recorder = _Recorder(model).eval()
+    pgd = _watched(pgd, "pgd")
 
     def deterministic(label, eps, alpha, steps):
         return Case(label, args=(model, x, y, eps, alpha, steps), kwargs={"random_start": False},
@@ -326,8 +493,8 @@ def check_pgd(pgd: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
                       0.1, 0.02, 10),
         deterministic("no random start, eps=0.3, alpha=0.1, 5 steps (pixels hit 0 and 1)", 0.3, 0.1, 5),
         Case("random start, eps=0.1, alpha=1e-4, 1 step: the start must be uniform in the ball",
-             args=(model, x, y, 0.1, 1e-4, 1), kwargs={"random_start": True},
-             validate=lambda got: _diagnose_random_start(got, x, 0.1)),
+             args=(recorder, x, y, 0.1, 1e-4, 1), kwargs={"random_start": True},
+             validate=lambda got: _diagnose_random_start(pgd, got, recorder, x, y, 0.1)),
         Case("random start, eps=0.15, alpha=0.03, 10 steps: as strong as the trusted PGD",
              args=(model, x, y, 0.15, 0.03, 10), validate=as_strong_as_trusted),
     ]
@@ -344,24 +511,49 @@ def check_madry_loss(madry_loss: Callable, *, timeout_s: float = CASE_SECONDS) -
     """``madry_loss(model, x, y, eps, alpha, steps)``: mean cross-entropy on PGD examples, a scalar with gradients.
 
     The toy model has batch-norm, whose counter ``num_batches_tracked`` grows by one per forward pass in train mode:
-    the check reads it to see that the attack ran in eval mode and the final forward pass in train mode.
+    the check reads it to see that the attack ran in eval mode and the final forward pass in train mode. Half of
+    the labels differ from the model's predictions, and the trusted loss is computed for several typical mistakes
+    (no random start, one step, half the budget, ...) so that a loss matching one of them is named.
     """
     model = _toy_model(1, batch_norm=True)
     x = _digits(32)
-    with torch.no_grad():
-        y = model(x).argmax(1)
+    pred = _predictions(model, x)
+    y = _relabel(pred, every=2)  # half: the loss of an attack on the predictions is then far from every other one
     eps, alpha, steps = 0.2, 0.05, 5
     clean = _loss(model, x, y)
-    refs = []
-    for seed in range(5):
-        m = copy.deepcopy(model).train()
-        with torch.random.fork_rng():
-            torch.manual_seed(100 + seed)
-            refs.append(trusted.madry_at_loss(m, x, y, eps, alpha=alpha, steps=steps).item())
-    lo, hi = min(refs), max(refs)
-    ref = float(np.mean(refs))
+
+    def spread(seeds, **kw):  # the trusted loss over several random starts (or once, without one)
+        out = []
+        for seed in seeds:
+            m = copy.deepcopy(model).eval()
+            with torch.random.fork_rng():
+                torch.manual_seed(100 + seed)
+                xa = trusted.pgd(m, x, kw.get("labels", y), kw.get("eps", eps), alpha=kw.get("alpha", alpha),
+                                 steps=kw.get("steps", steps), random_start=kw.get("random_start", True),
+                                 keep_best=False)
+            m.train()
+            with torch.no_grad():
+                out.append(F.cross_entropy(m(xa), y).item())
+        return min(out), max(out)
+
+    lo, hi = spread(range(5))
+    ref = (lo + hi) / 2
+    margin = 0.25 * (hi - lo) + 0.05
+    wrong = [
+        (spread([0], random_start=False), "your attack has no random start (the loss matches PGD started at x): "
+                                          "call your pgd with random_start=True, its default, as Madry et al. do"),
+        (spread(range(5), steps=1), f"the loss matches a ONE-step attack: pass `steps` ({steps}) on to your pgd"),
+        (spread(range(5), eps=eps / 2), f"the loss matches an attack with half the budget (eps/2 = {eps / 2:g}): "
+                                        f"pass eps on to your pgd unchanged"),
+        (spread(range(5), labels=pred), "the loss matches an attack on the model's own predictions, not on the "
+                                        "labels y: call your pgd with y"),
+        (spread([0], eps=eps, alpha=eps, steps=1, random_start=False),
+         "the loss matches FGSM (one step of size eps from x): train on PGD examples, made by your pgd with alpha "
+         "and steps"),
+    ]
     bn = model[2]
     model.train()
+    state = copy.deepcopy(model.state_dict())  # every call starts from the same weights and batch-norm statistics
 
     def validate(got):
         expect(got is not None, "`madry_loss` returned None: did you forget the `return` statement?")
@@ -382,15 +574,29 @@ def check_madry_loss(madry_loss: Callable, *, timeout_s: float = CASE_SECONDS) -
                             f"the attack.")
         expect(passes >= 1, "the final forward pass ran in eval mode: switch back to train mode (model.train()) "
                             "BEFORE computing model(x_adv) for the loss")
-        grads = torch.autograd.grad(got, list(model.parameters()), allow_unused=True)
+        try:
+            grads = torch.autograd.grad(got, list(model.parameters()), allow_unused=True)
+        except RuntimeError as e:
+            if "second time" in str(e):
+                expect(False, "the loss you returned was already back-propagated (loss.backward() inside "
+                              "madry_loss): return the loss without calling backward; the training loop calls it, "
+                              "and a second backward through the same graph fails")
+            raise
         expect(all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0,
                "the loss does not depend on all the model's parameters")
         v = got.item()
-        margin = 0.25 * (hi - lo) + 0.05
         if passes == 1 and lo - margin <= v <= hi + margin:
+            again = fresh_run(model, x.clone(), y.clone(), eps, alpha, steps)
+            if isinstance(again, torch.Tensor) and again.dim() == 0 and abs(again.item() - v) < 1e-7:
+                expect(False, "two calls gave exactly the same loss: your attack has no random start (or reseeds "
+                              "the random generator). Call your pgd with random_start=True, its default.")
             return
-        if abs(v - clean) < 0.1 * (ref - clean) + 0.02 or v < clean + 0.5 * (ref - clean):
-            expect(False, f"the loss is {v:.3f}, close to the clean loss {clean:.3f}; on PGD examples (eps={eps}, "
+        named = [message for (a, b), message in wrong
+                 if a - (0.25 * (b - a) + (0.02 if b > a else 1e-4)) <= v <= b + 0.25 * (b - a) + (0.02 if b > a else 1e-4)]
+        if named:
+            expect(False, f"the loss is {v:.3f}; the trusted loss is {lo:.3f} to {hi:.3f}: " + "; or ".join(named))
+        if abs(v - clean) < 0.1 * abs(ref - clean) + 0.02:
+            expect(False, f"the loss is {v:.3f}, about the clean loss {clean:.3f}; on PGD examples (eps={eps}, "
                           f"alpha={alpha}, {steps} steps) the trusted loss is {lo:.3f} to {hi:.3f}: train on "
                           f"adversarial examples made by your pgd, not on x")
         if abs(v - (clean + ref)) <= margin + (hi - lo):
@@ -403,12 +609,19 @@ def check_madry_loss(madry_loss: Callable, *, timeout_s: float = CASE_SECONDS) -
                           f"over the batch, not the sum")
         expect(passes == 1, "the model ran two forward passes in train mode: the loss is ONE forward pass, on the "
                             "adversarial batch")
+        if v < clean + 0.5 * (ref - clean):
+            expect(False, f"the loss is {v:.3f}, far below the trusted {lo:.3f} to {hi:.3f} on PGD examples (clean "
+                          f"loss {clean:.3f}): the examples you train on are much weaker than PGD's. Check that you "
+                          f"pass eps, alpha and steps on to your pgd, and that it climbs the loss.")
         expect(False, f"the loss is {v:.3f}; the trusted madry_at_loss gives {lo:.3f} to {hi:.3f} on this batch")
 
+    watched = _watched(madry_loss, "madry_loss")
+
     def fresh_run(m, xx, yy, *args):
+        m.load_state_dict(state)
         bn.num_batches_tracked.zero_()
         m.train()
-        return madry_loss(m, xx, yy, *args)
+        return watched(m, xx, yy, *args)
 
     cases = [Case(f"a toy model with batch-norm, in train mode; eps={eps}, alpha={alpha}, {steps} steps",
                   args=(model, x, y, eps, alpha, steps), validate=validate)]
@@ -452,6 +665,22 @@ def check_worst_case_accuracy(worst_case_accuracy: Callable, *, timeout_s: float
         with torch.no_grad():
             return model(xs).argmax(1) == y
 
+    pred = _predictions(model, x)
+
+    def guarded(attack):  # what a learner's call of an attack must look like
+        def call(m, xb, yb):
+            if not torch.is_grad_enabled():
+                raise CheckFailed("`worst_case_accuracy` called an attack under torch.no_grad(): attacks need input "
+                                  "gradients. Call each attack with gradients on, and use torch.no_grad() only for "
+                                  "the predictions model(x).argmax(1).")
+            if isinstance(yb, torch.Tensor) and yb.shape == y.shape and torch.equal(yb, pred) \
+                    and not torch.equal(yb, y):
+                raise CheckFailed("`worst_case_accuracy` called an attack with the model's own predictions as labels: "
+                                  "pass the true labels y, attack(model, x, y); an attack on the prediction of a "
+                                  "clean mistake measures something else")
+            return attack(m, xb, yb)
+        return call
+
     def diagnose(got, attacks):
         want = trusted.worst_case_accuracy(model, x, y, 1.0, attacks)  # eps=1: these toy attacks may go anywhere
         expect(got is not None, "`worst_case_accuracy` returned None: did you forget the `return` statement?")
@@ -459,7 +688,10 @@ def check_worst_case_accuracy(worst_case_accuracy: Callable, *, timeout_s: float
             expect(got.numel() == 1, f"returned a tensor of shape {tuple(got.shape)}: return one number, the fraction "
                                      f"of examples that survive every attack")
             expect(False, "returned a tensor: return a Python float (.item())")
-        expect(isinstance(got, (float, int, np.floating, np.integer)) and not isinstance(got, bool),
+        if isinstance(got, np.generic):
+            expect(False, f"returned a numpy {type(got).__name__}: return a plain Python float, float(...) or "
+                          f"tensor.item()")
+        expect(isinstance(got, (float, int)) and not isinstance(got, bool),
                f"`worst_case_accuracy` should return a float, got {type(got).__name__}")
         v = float(got)
         if abs(v - want) < 1e-6:
@@ -482,6 +714,8 @@ def check_worst_case_accuracy(worst_case_accuracy: Callable, *, timeout_s: float
             (float(min(per_attack)), "took the minimum of the per-attack accuracies: different attacks break "
                                      "different examples, so combine per example with AND"),
             (float(min(per_attack_raw)), "took the minimum of the per-attack accuracies: combine per example with AND"),
+            (float((clean & under[-1]).float().mean()), "counted only the LAST attack: the result of each attack must "
+                                                        "be combined with the ones before (ok &= ..., not ok = ...)"),
             (float((clean & torch.stack(under).any(0)).float().mean()),
              "counted an example if it survives ANY attack: it must survive all of them (AND, not OR)"),
             (float(chained.float().mean()), "applied each attack to the previous attack's output: every attack "
@@ -489,13 +723,14 @@ def check_worst_case_accuracy(worst_case_accuracy: Callable, *, timeout_s: float
             (1.0 - want, "returned the error rate: return the fraction of examples that stay correct"),
             (want * len(x), "returned a count: divide by the number of examples (the mean of the booleans)"),
         ]
-        for alt, message in alternatives:
-            if abs(v - alt) < 1e-6 and abs(alt - want) > 1e-6:
-                expect(False, f"returned {v:.4g}, expected {want:.4g}: you {message}")
+        named = [message for alt, message in alternatives if abs(v - alt) < 1e-6 and abs(alt - want) > 1e-6]
+        if named:
+            expect(False, f"returned {v:.4g}, expected {want:.4g}: you " + "; or you ".join(named))
         expect(False, f"returned {v:.4g}, expected {want:.4g}")
 
     sets = [
-        ("FGSM (eps=0.3) and random noise; a quarter of the labels are clean mistakes", [fgsm_03, noise_attack]),
+        ("random noise, FGSM (eps=0.3), and FGSM (eps=0.1) on examples 0-13; a quarter of the labels are clean "
+         "mistakes", [noise_attack, fgsm_03, on(0, 14, lambda m, xb, yb: trusted.fgsm(m, xb, yb, 0.1))]),
         ("an 'attack' that helps the model: clean mistakes must still count as mistakes", [helpful]),
         ("no real attack (identity): the result is the clean accuracy", [identity]),
         ("FGSM on examples 0-13 and on examples 14-39: each attack breaks different examples",
@@ -505,9 +740,10 @@ def check_worst_case_accuracy(worst_case_accuracy: Callable, *, timeout_s: float
         ("noise, FGSM and the helpful step: an example counts only if it survives all",
          [noise_attack, fgsm_03, helpful]),
     ]
+    sets = [(label, [guarded(a) for a in attacks]) for label, attacks in sets]
     cases = [Case(label, args=(model, x, y, attacks), validate=lambda got, a=attacks: diagnose(got, a))
              for label, attacks in sets]
-    run_check("worst_case_accuracy", worst_case_accuracy, cases, timeout_s=timeout_s,
+    run_check("worst_case_accuracy", _watched(worst_case_accuracy, "worst_case_accuracy"), cases, timeout_s=timeout_s,
               hint="Track one boolean per example through all the attacks; a single mistake anywhere, clean or "
                    "attacked, rules the example out.")
 
@@ -529,19 +765,23 @@ def _block_spread(d: torch.Tensor, free: torch.Tensor, block: int) -> float:
     return worst
 
 
-def _pyramid_common(got, x, y, model, name="pyramid_attack") -> torch.Tensor:
+def _pyramid_common(got, x, y, model: _Recorder, name="pyramid_attack") -> torch.Tensor:
     got = _as_images(got, x, name)
     _in_box(got)
+    _saw_valid_images(model, name, "clamp x + compose_pyramid(deltas, (H, W)) to [0, 1] before every forward pass, "
+                                   "not only at the end")
+    model.lo, model.hi = math.inf, -math.inf
     return got
 
 
 def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SECONDS) -> None:
     """``pyramid_attack(model, x, y, scales, eps, steps, alpha_frac=0.5, random_start=True)``."""
     model, x, y = _batch(24, seed=3)
+    recorder = _Recorder(model).eval()
     scales, eps = (8, 4, 2, 1), (0.02, 0.05, 0.1, 0.2)
 
     def one_step(got):  # one 2x2 scale (4x4-pixel blocks), budget 0.2, alpha_frac 0.1, one step from zero
-        xa = _pyramid_common(got, x, y, model)
+        xa = _pyramid_common(got, x, y, recorder)
         expected = trusted.pyramid_attack(model, x, y, (2,), (0.2,), steps=1, alpha_frac=0.1, random_start=False)
         _not_a_delta(xa, x, expected, "pyramid_attack")
         if _same(xa, expected, 1e-6):
@@ -558,6 +798,10 @@ def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SE
             expect(False, "every image got the same perturbation: keep one delta per image, of shape (N, C, s, s), "
                           "so that each image is attacked along its own gradient")
         spread = _block_spread(d, free, 4)
+        if spread > 1e-5 and _block_spread(d, free, 2) < 1e-5:
+            expect(False, "the perturbation is constant over 2x2-pixel blocks, not over 4x4 ones: a scale s means an "
+                          "s x s grid of blocks (a delta of shape (N, C, s, s)), each H/s pixels wide; the scale is "
+                          "not the block size")
         expect(spread < 1e-5, f"inside one 4x4 block of the image the perturbation varies by {spread:.3g}: a 2x2 "
                               f"delta must be copied over whole blocks (nearest-neighbour upsampling, as "
                               f"compose_pyramid does), not interpolated")
@@ -568,10 +812,10 @@ def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SE
                 expect(False, f"one step moved a block by {size:.3f}; with budget 0.2 and alpha_frac 0.1 the step is "
                               f"alpha_frac * eps[k] = 0.02: the step size is a fraction of each scale's own budget")
         _loss_went_down(model, xa, x, y, "pyramid_attack")
-        assert_close(xa, expected, "the adversarial images", atol=1e-6)
+        assert_close(xa, expected, "the pyramid attack's result", atol=1e-6)
 
     def own_budgets(got, sc, bud):  # two scales; the finer one must stay within its own budget
-        xa = _pyramid_common(got, x, y, model)
+        xa = _pyramid_common(got, x, y, recorder)
         d = xa - x
         free = (xa > 1e-6) & (xa < 1 - 1e-6)
         if bud[-1] == 0.0:  # the 1x1 scale has no budget: only the 4x4 delta (2x2-pixel blocks) may move
@@ -593,10 +837,21 @@ def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SE
         expected = trusted.pyramid_attack(model, x, y, sc, bud, steps=4, alpha_frac=0.5, random_start=False)
         if not _same(xa, expected, 1e-6):
             _loss_went_down(model, xa, x, y, "pyramid_attack")
-        assert_close(xa, expected, "the adversarial images", atol=1e-6)
+        assert_close(xa, expected, "the pyramid attack's result", atol=1e-6)
+
+    def random_start(got):  # one 4x4 scale (2x2-pixel blocks), budget 0.1, one tiny step: the start itself
+        xa = _pyramid_common(got, x, y, recorder)
+        budget = 0.1
+        interior = (x > budget + 0.01) & (x < 1 - budget - 0.01)
+        d = xa - x
+        worst = float(d[interior].abs().max())
+        expect(worst <= budget + 1e-3, f"the random start leaves the delta's budget: |delta| reaches {worst:.3f} > "
+                                       f"{budget}: draw each delta uniformly in [-eps[k], eps[k]]")
+        _start_statistics(d, interior, budget, "pyramid_attack",
+                          "uniform in [-eps[k], eps[k]] with shape (N, C, s, s) for each scale")
 
     def whole_image_shift(got):  # one 1x1 scale, random start: a uniform brightness shift per image
-        xa = _pyramid_common(got, x, y, model)
+        xa = _pyramid_common(got, x, y, recorder)
         d = xa - x
         free = (xa > 1e-6) & (xa < 1 - 1e-6)
         spread = _block_spread(d, free, 8)
@@ -610,7 +865,7 @@ def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SE
                                            "shape (N, C, s, s), and draw the random start for each")
 
     def strong_enough(got):
-        xa = _pyramid_common(got, x, y, model)
+        xa = _pyramid_common(got, x, y, recorder)
         _in_ball(xa, x, sum(eps), "Clip every delta to its own budget eps[k] after every step.")
         _loss_went_down(model, xa, x, y, "pyramid_attack")
         ref = _fooled(model, trusted.pyramid_attack(model, x, y, scales, eps, steps=5,
@@ -620,29 +875,32 @@ def check_pyramid_attack(pyramid_attack: Callable, *, timeout_s: float = CASE_SE
                                    f"{ref:.0%}: step every delta along +sign(its gradient)")
 
     def full(got):
-        xa = _pyramid_common(got, x, y, model)
+        xa = _pyramid_common(got, x, y, recorder)
         expected = trusted.pyramid_attack(model, x, y, scales, eps, steps=5, alpha_frac=0.5, random_start=False)
         _not_a_delta(xa, x, expected, "pyramid_attack")
         _in_ball(xa, x, sum(eps), "Clip every delta to its own budget eps[k] after every step.")
-        assert_close(xa, expected, "the adversarial images", atol=1e-6)
+        assert_close(xa, expected, "the pyramid attack's result", atol=1e-6)
 
     cases = [
         Case("one 2x2 scale (4x4-pixel blocks), budget 0.2, alpha_frac=0.1, 1 step, no random start",
-             args=(model, x, y, (2,), (0.2,), 1), kwargs={"alpha_frac": 0.1, "random_start": False},
+             args=(recorder, x, y, (2,), (0.2,), 1), kwargs={"alpha_frac": 0.1, "random_start": False},
              validate=one_step),
         Case("scales (4, 1) with budgets (0.05, 0.2), 4 steps: the 4x4 delta stays within 0.05",
-             args=(model, x, y, (4, 1), (0.05, 0.2), 4), kwargs={"alpha_frac": 0.5, "random_start": False},
+             args=(recorder, x, y, (4, 1), (0.05, 0.2), 4), kwargs={"alpha_frac": 0.5, "random_start": False},
              validate=lambda got: own_budgets(got, (4, 1), (0.05, 0.2))),
         Case("scales (4, 1) with budgets (0.1, 0.0): a zero budget keeps that scale at zero",
-             args=(model, x, y, (4, 1), (0.1, 0.0), 4), kwargs={"alpha_frac": 0.5, "random_start": False},
+             args=(recorder, x, y, (4, 1), (0.1, 0.0), 4), kwargs={"alpha_frac": 0.5, "random_start": False},
              validate=lambda got: own_budgets(got, (4, 1), (0.1, 0.0))),
+        Case("one 4x4 scale with budget 0.1, a random start and one tiny step: the start must be uniform in the "
+             "budget", args=(recorder, x, y, (4,), (0.1,), 1), kwargs={"alpha_frac": 1e-3, "random_start": True},
+             validate=random_start),
         Case("one 1x1 scale with budget 0.1 and a random start: a uniform brightness shift per image",
-             args=(model, x, y, (1,), (0.1,), 3), kwargs={"random_start": True}, validate=whole_image_shift),
+             args=(recorder, x, y, (1,), (0.1,), 3), kwargs={"random_start": True}, validate=whole_image_shift),
         Case("scales (8, 4, 2, 1), budgets (0.02, 0.05, 0.1, 0.2), 5 steps, no random start",
-             args=(model, x, y, scales, eps, 5), kwargs={"alpha_frac": 0.5, "random_start": False}, validate=full),
+             args=(recorder, x, y, scales, eps, 5), kwargs={"alpha_frac": 0.5, "random_start": False}, validate=full),
         Case("scales (8, 4, 2, 1), random start, 5 steps: as strong as the trusted attack",
-             args=(model, x, y, scales, eps, 5), validate=strong_enough),
+             args=(recorder, x, y, scales, eps, 5), validate=strong_enough),
     ]
-    run_check("pyramid_attack", pyramid_attack, cases, timeout_s=timeout_s,
+    run_check("pyramid_attack", _watched(pyramid_attack, "pyramid_attack"), cases, timeout_s=timeout_s,
               hint="One delta per scale, each with its own budget and its own step; the image is x plus the sum of "
                    "the upsampled deltas, clamped to [0, 1].")
