@@ -446,9 +446,10 @@ def train_localiser(paste_fn: PasteFn, seed: int = 0, steps: int = 400, batch_si
     batch_size = _positive_int(batch_size, "batch_size", minimum=4)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
-    torch.manual_seed(int(seed))
     g = _generator(seed, None)
-    model = LocalisationNet(width).to(memory_format=torch.channels_last)
+    with torch.random.fork_rng(devices=[]):   # the initial weights come from the seed; the global state is restored
+        torch.manual_seed(int(seed))
+        model = LocalisationNet(width).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     half = batch_size // 2
     losses: list[float] = []
@@ -572,6 +573,11 @@ def image_scores(maps: torch.Tensor) -> np.ndarray:
 
 def _labels(labels: object, n: int, what: str) -> np.ndarray:
     lab = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if lab.dtype.kind in "USO":
+        got = "objects" if lab.dtype.kind == "O" else "strings"
+        raise TypeError(f"{what} must be booleans (True for a defective image), got {got} such as "
+                        f"{str(lab.flat[0])!r}. Pass DefectSet.is_defective, or np.array(kinds) != 'normal'; "
+                        "per_type_image_auroc takes the kinds themselves.")
     if lab.shape != (n,):
         raise ValueError(f"{what} must have one entry per image ({n}), got shape {lab.shape}")
     lab = lab.astype(bool)
