@@ -257,6 +257,32 @@ def test_train_localiser_smoke_and_maps():
         A.train_localiser(paste_patch, steps=0)
 
 
+def test_train_localiser_leaves_the_global_rng_alone_and_is_seeded():
+    torch.manual_seed(0)
+    a = torch.rand(1)
+    torch.manual_seed(0)
+    m1, l1 = A.train_localiser(paste_patch, seed=4, steps=2, batch_size=4, progress=False)
+    assert torch.equal(torch.rand(1), a)          # the global state is where it was
+    torch.manual_seed(123)                        # and a different global state changes nothing
+    m2, l2 = A.train_localiser(paste_patch, seed=4, steps=2, batch_size=4, progress=False)
+    assert l1 == l2 and all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+
+
+def test_sample_paste_params_match_element_by_element_arithmetic():
+    """The vectorised draw gives what float32 element-by-element arithmetic gives (no off-by-one at the edges)."""
+    for seed in range(200):
+        g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        params = A.sample_paste_params(9, 32, g1)
+        lo, hi = A.PASTE_SIZE
+        hw = torch.randint(lo, hi + 1, (9, 2), generator=g2)
+        u = torch.rand(9, 6, generator=g2)
+        for i, p in enumerate(params):
+            h, w = int(hw[i, 0]), int(hw[i, 1])
+            assert p["size_hw"] == (h, w)
+            assert p["src_yx"] == (int(u[i, 0] * (32 - h + 1)), int(u[i, 1] * (32 - w + 1)))
+            assert p["dst_yx"] == (int(u[i, 2] * (32 - h + 1)), int(u[i, 3] * (32 - w + 1)))
+
+
 def test_localisation_net_rejects_odd_input():
     with pytest.raises(ValueError, match="even"):
         A.LocalisationNet()(torch.zeros(1, 1, 31, 31))
@@ -275,6 +301,8 @@ def test_evaluation_helpers():
         A.image_auroc(maps, [1, 1, 1, 1])
     with pytest.raises(ValueError, match="one entry per image"):
         A.image_auroc(maps, [0, 1])
+    with pytest.raises(TypeError, match="booleans .*is_defective"):
+        A.image_auroc(maps, ["normal", "normal", "hole", "stain"])   # the kinds, not the labels
     with pytest.raises(ValueError, match="shape"):
         A.pixel_auroc(maps, masks[:, :4])
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):

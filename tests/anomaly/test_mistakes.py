@@ -138,6 +138,51 @@ def metrics_fpr_at_tpr_swapped(score_in, score_out):
     return {"auroc": a, "fpr95": float(tpr[np.argmax(fpr >= 0.95)])}
 
 
+def _at_threshold(score_in, score_out, t, strict=False):
+    return {"auroc": _roc(score_in, score_out)[0],
+            "fpr95": float(np.mean(score_out > t) if strict else np.mean(score_out >= t))}
+
+
+def metrics_index_before(score_in, score_out):
+    """The operating point just before the first with TPR >= 0.95 (an off-by-one in the index)."""
+    from sklearn.metrics import roc_curve
+
+    y = np.r_[np.ones(len(score_in)), np.zeros(len(score_out))]
+    fpr, tpr, _ = roc_curve(y, np.r_[score_in, score_out], drop_intermediate=False)
+    return {"auroc": _roc(score_in, score_out)[0], "fpr95": float(fpr[np.argmax(tpr >= 0.95) - 1])}
+
+
+def metrics_percentile_strict(score_in, score_out):
+    return _at_threshold(score_in, score_out, np.percentile(score_in, 5), strict=True)
+
+
+def metrics_by_percentile(score_in, score_out):
+    """np.percentile interpolates: with 30 in-distribution scores its threshold accepts only 28 of them."""
+    return _at_threshold(score_in, score_out, np.percentile(score_in, 5))
+
+
+def metrics_quantile_higher(score_in, score_out):
+    return _at_threshold(score_in, score_out, np.quantile(score_in, 0.05, method="higher"))
+
+
+def metrics_closest_tpr(score_in, score_out):
+    a, fpr, tpr = _roc(score_in, score_out)
+    return {"auroc": a, "fpr95": float(fpr[np.argmin(np.abs(tpr - 0.95))])}
+
+
+def metrics_interp(score_in, score_out):
+    a, fpr, tpr = _roc(score_in, score_out)
+    return {"auroc": a, "fpr95": float(np.interp(0.95, tpr, fpr))}
+
+
+def metrics_drop_intermediate(score_in, score_out):
+    """roc_curve's default drop_intermediate=True, which can leave out the first point with TPR >= 0.95."""
+    a, fpr, tpr = _roc(score_in, score_out)
+    return {"auroc": a, "fpr95": float(fpr[np.argmax(tpr >= 0.95)])}
+
+
+BELOW_95 = r"fpr95 is [\d.]+, the FPR of a threshold that accepts fewer than 95% of the in-distribution scores"
+
 METRICS_MISTAKES = [
     ("labels flipped (OOD as positives)", metrics_flipped, r"auroc is [\d.]+ = 1 - [\d.]+: the labels are flipped"),
     ("ties counted as losses", metrics_ties_lose, r"auroc counts ties as losses"),
@@ -152,6 +197,13 @@ METRICS_MISTAKES = [
     ("TPR > 0.95 instead of >=", metrics_strict, r"you took the first operating point with TPR > 0.95"),
     ("FPR95 with OOD as positives", metrics_fpr_ood_positive, r"fpr95 treats the out-of-distribution examples"),
     ("TPR at FPR 0.95", metrics_fpr_at_tpr_swapped, r"you read the TPR where the FPR reaches 0.95"),
+    ("the point before the first TPR >= 0.95", metrics_index_before, BELOW_95 + r".*just before the first one"),
+    ("percentile threshold, OOD ties not counted", metrics_percentile_strict, BELOW_95 + r".*strictly above"),
+    ("np.percentile threshold (interpolated)", metrics_by_percentile, BELOW_95 + r".*np\.percentile\(score_in, 5\)"),
+    ("5% quantile rounded up", metrics_quantile_higher, BELOW_95 + r".*rounded the 5% quantile"),
+    ("the TPR closest to 0.95", metrics_closest_tpr, BELOW_95 + r".*closest to 0.95"),
+    ("np.interp at TPR 0.95", metrics_interp, r"you interpolated the ROC curve"),
+    ("roc_curve's default drop_intermediate", metrics_drop_intermediate, r"roc_curve leaves out operating points"),
     ("a tuple", lambda a, b: (0.9, 0.1), r"return a dict"),
     ("wrong keys", lambda a, b: {"AUROC": 0.9, "FPR95": 0.1}, r"the dict must have exactly the keys"),
 ]
@@ -203,6 +255,10 @@ def paste_off_by_one(target, source, src_yx, dst_yx, size_hw, contrast, brightne
     return out, mask
 
 
+def paste_cut_at_dst(target, source, src_yx, dst_yx, size_hw, contrast, brightness):
+    return ref_paste(target, source, dst_yx, dst_yx, size_hw, contrast, brightness)
+
+
 def paste_channel_mask(*args):
     out, mask = ref_paste(*args)
     return out, mask[None]
@@ -233,6 +289,12 @@ PASTE_MISTAKES = [
     ("no jitter at all", paste_with(lambda p, c, b, s, t: p), r"the patch was pasted without its contrast"),
     ("mask off by one (inclusive end)", paste_off_by_one, r"the mask marks \d+ pixels, but the pasted"),
     ("mask with a channel dimension", paste_channel_mask, r"the mask has a channel dimension"),
+    ("clamped at 1 only", paste_with(lambda p, c, b, s, t: ((p - p.mean()) * c + p.mean() + b).clamp(max=1)),
+     r"the image has values in \[-[\d.]+, [\d.]+\]: clamp the jittered patch to \[0, 1\] at both ends"),
+    ("patch cut at dst_yx", paste_cut_at_dst, r"the patch was cut at dst_yx"),
+    ("mean per pixel (over the channel)",
+     paste_with(lambda p, c, b, s, t: ((p - p.mean(dim=0)) * c + p.mean(dim=0) + b).clamp(0, 1)),
+     r"the contrast had no effect"),
 ]
 
 
@@ -285,6 +347,34 @@ def smooth_in_place(maps, sigma):
     return maps
 
 
+def smooth_analytic_norm(maps, sigma):
+    """The continuous Gaussian's factor 1 / (sqrt(2 pi) sigma) instead of the kernel's own sum."""
+    import math
+
+    if sigma == 0:
+        return maps.clone()
+    k = _kernel(sigma, normalise=False) / (math.sqrt(2 * math.pi) * sigma)
+    r = (len(k) - 1) // 2
+    x = F.pad(maps[:, None], (r, r, r, r), mode="reflect")
+    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))[:, 0]
+
+
+def smooth_arange_short(maps, sigma):
+    """torch.arange(-r, r) stops at r - 1: 2r weights, padded unevenly to keep the shape."""
+    if sigma == 0:
+        return maps.clone()
+    r = int(3 * sigma + 0.5)
+    k = torch.arange(-r, r, dtype=torch.float32)
+    w = torch.exp(-k**2 / (2 * sigma**2))
+    w = w / w.sum()
+    x = F.pad(maps[:, None], (r, r - 1, r, r - 1), mode="reflect")
+    return F.conv2d(F.conv2d(x, w.view(1, 1, 1, -1)), w.view(1, 1, -1, 1))[:, 0]
+
+
+def smooth_sigma0_same_tensor(maps, sigma):
+    return maps if sigma == 0 else ref_smooth(maps, sigma)
+
+
 def smooth_box(maps, sigma):
     if sigma == 0:
         return maps.clone()
@@ -310,6 +400,12 @@ SMOOTH_MISTAKES = [
     ("no smoothing at all", lambda m, s: m.clone(), r"the maps came back unchanged"),
     ("channel dimension left in", lambda m, s: ref_smooth(m, s)[:, None], r"the result has shape .*: drop the channel"),
     ("writes into the input", smooth_in_place, r"it changed its input `maps` in place"),
+    ("divided by sqrt(2 pi) sigma, not the sum", smooth_analytic_norm,
+     r"the smoothed map sums to [\d.]+, not 1: the weights were divided by sqrt\(2 pi\) sigma"),
+    ("torch.arange(-r, r): one weight short", smooth_arange_short, r"the response to one pixel is not symmetric"),
+    ("radius ceil(3 sigma)", smooth_with(radius=lambda s: __import__("math").ceil(3 * s)),
+     r"your kernel reaches \d+ pixels? from the centre"),
+    ("sigma 0 returns the input itself", smooth_sigma0_same_tensor, r"for sigma = 0 you returned the input tensor itself"),
 ]
 
 
@@ -376,12 +472,15 @@ def test_other_correct_code_passes():
     check_msp(lambda z: torch.exp(z - torch.logsumexp(z, 1, keepdim=True)).max(1).values)
     check_msp(lambda z: torch.softmax(z, -1).amax(-1))
 
-    def metrics_by_percentile(score_in, score_out):
-        y = np.r_[np.ones(len(score_in)), np.zeros(len(score_out))]
-        t = np.percentile(score_in, 5)
-        return {"auroc": roc_auc_score(y, np.r_[score_in, score_out]), "fpr95": float(np.mean(score_out >= t))}
+    def metrics_roc_all_points(score_in, score_out):
+        from sklearn.metrics import roc_curve
 
-    check_ood_metrics(metrics_by_percentile)
+        y = np.r_[np.ones(len(score_in)), np.zeros(len(score_out))]
+        s = np.r_[score_in, score_out]
+        fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+        return {"auroc": roc_auc_score(y, s), "fpr95": float(fpr[np.argmax(tpr >= 0.95)])}
+
+    check_ood_metrics(metrics_roc_all_points)
 
     def metrics_by_hand(score_in, score_out):
         d = score_in[:, None] - score_out[None, :]

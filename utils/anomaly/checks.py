@@ -132,7 +132,43 @@ def _tpr_at_fpr95(s_in: np.ndarray, s_out: np.ndarray) -> float:
     return float(tpr[int(np.argmax(fpr >= 0.95))])
 
 
-def _metrics_validator(s_in: np.ndarray, s_out: np.ndarray):
+def _roc_points(s_in: np.ndarray, s_out: np.ndarray, drop: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.metrics import roc_curve
+
+    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
+    fpr, tpr, _ = roc_curve(y, np.r_[s_in, s_out], drop_intermediate=drop)
+    return fpr, tpr
+
+
+# Ways of reading "FPR at 95% TPR" whose operating point accepts fewer than 95% of the in-distribution scores; one
+# message names them together, since on a given case several of them often give the same number.
+_BELOW_95 = {
+    "before": "read the operating point just before the first one with TPR >= 0.95 (an index - 1)",
+    "strict_out": "counted only out-of-distribution scores strictly above the threshold (a score equal to the "
+                  "threshold is accepted too: use >=)",
+    "percentile": "used np.percentile(score_in, 5), which interpolates between two in-distribution scores",
+    "round_up": "rounded the 5% quantile of score_in up (np.quantile(..., method='higher') or similar)",
+    "closest": "took the operating point whose TPR is closest to 0.95 (it may lie below 0.95)",
+}
+
+
+def _below_95_candidates(s_in: np.ndarray, s_out: np.ndarray) -> list[tuple[str, float]]:
+    fpr, tpr = _roc_points(s_in, s_out)
+    fpr_d, tpr_d = _roc_points(s_in, s_out, drop=True)
+    first = int(np.argmax(tpr >= 0.95))
+    return [
+        ("before", float(fpr[first - 1]) if first > 0 else float("nan")),
+        ("strict_out", float(np.mean(s_out > np.percentile(s_in, 5)))),
+        ("percentile", float(np.mean(s_out >= np.percentile(s_in, 5)))),
+        ("round_up", float(np.mean(s_out >= np.quantile(s_in, 0.05, method="higher")))),
+        ("closest", float(fpr_d[int(np.argmin(np.abs(tpr_d - 0.95)))])),
+    ]
+
+
+def _metrics_validator(s_in: np.ndarray, s_out: np.ndarray, state: dict):
+    """``state["ruled_out"]`` collects the wrong readings that an earlier case already excluded: a function that
+    gave the right answer where a wrong reading would not have cannot be that wrong reading, so the message of a
+    later case does not name it."""
     want = trusted_ood_metrics(s_in, s_out)
     a_want, f_want = want["auroc"], want["fpr95"]
     diff = s_in[:, None] - s_out[None, :]
@@ -147,26 +183,38 @@ def _metrics_validator(s_in: np.ndarray, s_out: np.ndarray):
     ]
     f_tpr = _fpr_at(s_in, s_out)[1]
     f_ood_pos = _fpr_at(-s_out, -s_in)[0]
-    fpr_wrong = [
-        (100 * f_want, "fpr95 is in percent; return a fraction between 0 and 1."),
-        (1 - f_want, "fpr95 is 1 - FPR (the share of out-of-distribution inputs *rejected*). Report the share that "
-                     "is accepted: the false positive rate."),
-        (f_tpr, f"fpr95 is the TPR at the threshold ({f_tpr:.4f}), not the FPR: report the share of "
-                "*out-of-distribution* scores at or above the threshold."),
-        (float(np.mean(s_out >= np.percentile(s_in, 95))),
+    fpr_d, tpr_d = _roc_points(s_in, s_out, drop=True)
+    fpr_wrong = [  # (key, value, message); the key lets a later case skip what an earlier one ruled out
+        ("percent", 100 * f_want, "fpr95 is in percent; return a fraction between 0 and 1."),
+        ("one_minus", 1 - f_want, "fpr95 is 1 - FPR (the share of out-of-distribution inputs *rejected*). Report "
+                                  "the share that is accepted: the false positive rate."),
+        ("tpr", f_tpr, f"fpr95 is the TPR at the threshold ({f_tpr:.4f}), not the FPR: report the share of "
+                       "*out-of-distribution* scores at or above the threshold."),
+        ("p95", float(np.mean(s_out >= np.percentile(s_in, 95))),
          "the threshold keeps only 5% of the in-distribution scores (their 95th percentile). It must keep 95% of "
          "them: the largest t with at least 95% of score_in >= t."),
-        (float(np.mean(s_out >= np.percentile(s_out, 5))),
+        ("on_ood", float(np.mean(s_out >= np.percentile(s_out, 5))),
          "the threshold was chosen on the out-of-distribution scores. Choose it on the in-distribution scores (keep "
          "95% of them), then measure the out-of-distribution scores against it."),
-        (_fpr_at(s_in, s_out, strict=True)[0],
+        ("interp", float(np.interp(0.95, tpr_d, fpr_d)),
+         "you interpolated the ROC curve at TPR = 0.95 (np.interp between two operating points). The FPR at 95% TPR "
+         "belongs to a real threshold: the first operating point with TPR >= 0.95."),
+        ("strict", _fpr_at(s_in, s_out, strict=True)[0],
          "you took the first operating point with TPR > 0.95; the definition is TPR >= 0.95 (the exact 95% point "
          "counts)."),
-        (f_ood_pos, "fpr95 treats the out-of-distribution examples as the positives. Here the in-distribution "
-                    "examples are the positives for both numbers."),
-        (_tpr_at_fpr95(s_in, s_out), "you read the TPR where the FPR reaches 0.95: the axes are swapped. Fix the TPR "
-                                     "at 0.95 and read the FPR there."),
+        ("drop", float(fpr_d[int(np.argmax(tpr_d >= 0.95))]),
+         "roc_curve leaves out operating points by default (drop_intermediate=True), and here it left out the first "
+         "one with TPR >= 0.95. Call roc_curve(labels, scores, drop_intermediate=False)."),
+        ("ood_pos", f_ood_pos, "fpr95 treats the out-of-distribution examples as the positives. Here the "
+                               "in-distribution examples are the positives for both numbers."),
+        ("swapped", _tpr_at_fpr95(s_in, s_out), "you read the TPR where the FPR reaches 0.95: the axes are swapped. "
+                                                "Fix the TPR at 0.95 and read the FPR there."),
     ]
+    below = _below_95_candidates(s_in, s_out)
+    ruled_out = state.setdefault("ruled_out", set())
+
+    def differs(value: float, target: float) -> bool:
+        return not math.isnan(value) and not math.isclose(value, target, abs_tol=1e-6)
 
     def validate(got) -> None:
         if got is None:
@@ -183,20 +231,33 @@ def _metrics_validator(s_in: np.ndarray, s_out: np.ndarray):
             raise CheckFailed(f"auroc is {a:.4f}, expected {a_want:.4f}. Use roc_auc_score(labels, scores) with label "
                               "1 for score_in and 0 for score_out, on the raw scores (not on thresholded decisions).")
         if not math.isclose(f, f_want, abs_tol=1e-6):
-            for value, message in fpr_wrong:
-                if math.isclose(f, value, abs_tol=1e-6) and not math.isclose(value, f_want, abs_tol=1e-6):
-                    raise CheckFailed(message)
+            for pass_ in ("skip ruled out", "all"):
+                for key, value, message in fpr_wrong:
+                    if (pass_ == "all" or key not in ruled_out) and differs(value, f_want) \
+                            and math.isclose(f, value, abs_tol=1e-6):
+                        raise CheckFailed(message)
+                causes = [_BELOW_95[key] for key, value in below
+                          if (pass_ == "all" or key not in ruled_out) and differs(value, f_want)
+                          and math.isclose(f, value, abs_tol=1e-6)]
+                if causes:
+                    raise CheckFailed(
+                        f"fpr95 is {f:.4f}, the FPR of a threshold that accepts fewer than 95% of the in-distribution "
+                        f"scores (expected {f_want:.4f}). You probably " + "; or ".join(causes) + ". The threshold is "
+                        "the largest t with at least 95% of score_in >= t: the first operating point with TPR >= 0.95.")
             raise CheckFailed(
                 f"fpr95 is {f:.4f}, expected {f_want:.4f}. Choose the threshold t from the *in-distribution* scores so "
                 "that at least 95% of them are >= t (the largest such t), then report the fraction of "
                 "*out-of-distribution* scores >= t.")
+        # a right answer rules out every wrong reading that would have given another number here
+        ruled_out.update(key for key, value, _ in fpr_wrong if differs(value, f_want))
+        ruled_out.update(key for key, value in below if differs(value, f_want))
     return validate
 
 
 def _metric_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(0)
-    # in-distribution scores spread over [0.55, 1]; the 5% quantile sits in a gap with no OOD score in it,
-    # so every reasonable reading of "95% TPR" (>=, percentile interpolation) gives the same threshold.
+    # in-distribution scores spread over [0.55, 1]; the 5% quantile sits in a gap with no OOD score in it, so here a
+    # percentile and the first ROC point with TPR >= 0.95 agree (the first two cases tell them apart).
     s_in = np.r_[np.linspace(0.55, 0.60, 5), np.linspace(0.70, 1.0, 95)]
     s_out = np.r_[rng.uniform(0.2, 0.65, 54), rng.uniform(0.72, 0.98, 36)]
     perfect_in, perfect_out = rng.uniform(0.8, 1.0, 50), rng.uniform(0.1, 0.5, 30)
@@ -205,17 +266,31 @@ def _metric_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
     # ties, as real float32 MSPs give: many exactly 1.0
     tie_in = np.r_[np.full(70, 1.0), np.linspace(0.5, 0.99, 30)]
     tie_out = np.r_[np.full(20, 1.0), np.linspace(0.3, 0.9, 40)]
+    # a tie at the threshold: 4 in-distribution scores and 6 out-of-distribution scores exactly at 0.5, where the
+    # 95% point lies (40 in-distribution scores: 38 must be accepted)
+    at_in = np.r_[0.1, np.full(4, 0.5), np.linspace(0.6, 1.0, 35)]
+    at_out = np.r_[np.full(6, 0.5), 0.7, 0.8, np.linspace(0.0, 0.45, 20)]
+    # 30 in-distribution scores: 95% of them is 28.5, so 29 must be accepted (a percentile interpolates past it)
+    odd_in = np.r_[0.30, 0.40, 0.50, np.linspace(0.6, 1.0, 27)]
+    odd_out = np.r_[0.35, 0.42, 0.45, 0.55, np.linspace(0.0, 0.25, 18)]
+    # scores on 6 levels with many ties: roc_curve's default (drop_intermediate=True) leaves out the 95% point
+    levels = np.arange(6) / 5
+    drop_in, drop_out = np.repeat(levels, [1, 1, 7, 3, 6, 13]), np.repeat(levels, [8, 8, 11, 8, 8, 9])
     return [
+        ("a tie at the threshold (scores equal to it are accepted)", at_in, at_out),
+        ("30 in-distribution scores (95% of them is 28.5)", odd_in, odd_out),
         ("overlapping scores (100 in, 90 out)", s_in, s_out),
         ("perfectly separated", perfect_in, perfect_out),
         ("out-of-distribution scores higher (a failing detector)", worse_in, worse_out),
         ("many ties at 1.0, as float32 softmax gives", tie_in, tie_out),
+        ("scores on six levels (roc_curve's default drops the 95% point)", drop_in, drop_out),
     ]
 
 
 def check_ood_metrics(ood_metrics, *, timeout_s: float | None = CASE_SECONDS) -> None:
     """``ood_metrics(score_in, score_out) -> {"auroc": float, "fpr95": float}`` (higher score = in-distribution)."""
-    cases = [Case(label, args=(a, b), validate=_metrics_validator(a, b)) for label, a, b in _metric_cases()]
+    state: dict = {}
+    cases = [Case(label, args=(a, b), validate=_metrics_validator(a, b, state)) for label, a, b in _metric_cases()]
     run_check("ood_metrics", ood_metrics, cases,
               hint="labels 1 for score_in and 0 for score_out; sklearn's roc_auc_score and roc_curve do the counting "
                    "(see the exercise's hints for where to read the FPR).", timeout_s=timeout_s)
@@ -260,6 +335,11 @@ def _paste_validator(args: tuple, seen: dict):
          "the patch mean was not added back after scaling, so the pasted patch sits around 0 + brightness."),
         (trusted_paste_patch(target, target, *args[2:])[0],
          "the patch was cut from `target`; cut it from `source` (another normal image)."),
+        (trusted_paste_patch(target, source, (dy, dx), *args[3:])[0],
+         "the patch was cut at dst_yx; cut it at src_yx, source[:, sy:sy+h, sx:sx+w], and paste it at dst_yx."),
+        (jitter((patch + b).clamp(0, 1)),
+         "the contrast had no effect: either it was left out, or the mean was taken per pixel (p.mean(dim=0) "
+         "averages over the single channel, so p - mean is 0). Use the mean of the whole patch, p.mean()."),
     ]
 
     def validate(got) -> None:
@@ -300,8 +380,11 @@ def _paste_validator(args: tuple, seen: dict):
             raise CheckFailed("pixels outside the pasted rectangle changed: only [:, dy:dy+h, dx:dx+w] of the copy "
                               "may differ from target.")
         if float(img.max()) > 1 + 1e-6 or float(img.min()) < -1e-6:
+            low_only = float(img.max()) <= 1 + 1e-6
             raise CheckFailed(f"the image has values in [{float(img.min()):.3f}, {float(img.max()):.3f}]: clamp the "
-                              "jittered patch to [0, 1].")
+                              "jittered patch to [0, 1]" + (" at both ends: a negative brightness or a strong "
+                                                            "contrast pushes pixels below 0, so .clamp(max=1) alone "
+                                                            "is not enough." if low_only else "."))
         for candidate, message in wrong_image:
             if _close(img, candidate, atol=1e-6) and not _close(candidate, want_img, atol=1e-6):
                 raise CheckFailed(message)
@@ -325,6 +408,8 @@ def _paste_cases() -> list[tuple[str, tuple, str]]:
          (a, b, (0, 0), (3, 3), (5, 5), 1.2, 0.6), "keep every pixel in [0, 1]"),
         ("a non-square image (12x9) and a tall patch (7x2)",
          (c, d, (4, 6), (0, 7), (7, 2), 0.3, -0.1), "positions are (row, column) = (y, x); sizes (height, width)"),
+        ("contrast 1.5 and brightness -0.6: values must be clamped at 0 too",
+         (a, b, (1, 1), (4, 2), (5, 4), 1.5, -0.6), "keep every pixel in [0, 1], at both ends"),
     ]
 
 
@@ -361,13 +446,22 @@ def _kernel_problem(got: torch.Tensor, sigma: float) -> str:
     r = _radius(sigma)
     resp = got[0].double()
     total = float(resp.sum())
-    if abs(total - 1) > 1e-3:
+    k = torch.arange(-r, r + 1, dtype=torch.float64)
+    analytic = float(torch.exp(-k**2 / (2 * sigma**2)).sum()) / (math.sqrt(2 * math.pi) * sigma)
+    if abs(total - 1) > 1e-4 and abs(total - analytic**2) < 1e-4:
+        return (f"the smoothed map sums to {total:.4f}, not 1: the weights were divided by sqrt(2 pi) sigma, the "
+                "factor of the continuous Gaussian. A kernel cut off at radius r does not sum to 1 with it; divide the "
+                "weights by their own sum (w / w.sum()).")
+    if abs(total - 1) > 1e-4:
         return (f"the smoothed map sums to {total:.4g}, but the input sums to 1: the kernel must be normalised so its "
                 "weights sum to 1 (a flat map must stay flat).")
     rows, cols = resp.sum(dim=1), resp.sum(dim=0)   # the vertical and the horizontal profile
     if float(rows.max()) > 0.999 * total or float(cols.max()) > 0.999 * total:
         return "the map was smoothed along one axis only: convolve the rows, then the columns."
     centre = resp.shape[-1] // 2
+    if not torch.allclose(resp, resp.flip(0).flip(1), atol=1e-6):
+        return ("the response to one pixel is not symmetric about it: the kernel must run from k = -r to k = r "
+                "inclusive (torch.arange(-r, r + 1)), 2r + 1 weights centred on the pixel.")
     support = (cols.abs() > 1e-7).nonzero().flatten()
     reach = int((support - centre).abs().max()) if len(support) else 0
     if reach != r:
@@ -411,6 +505,9 @@ def _smooth_validator(maps: torch.Tensor, sigma: float, seen: dict, kernel_case:
         if sigma == 0:
             if not _close(got, maps):
                 raise CheckFailed("for sigma = 0 the maps must come back unchanged (a copy).")
+            if seen.get("same"):
+                raise CheckFailed("for sigma = 0 you returned the input tensor itself; return a copy (maps.clone()), "
+                                  "so that changing the result later cannot change the maps you were given.")
             return
         if _close(got, maps) and not _close(want, maps):
             raise CheckFailed("the maps came back unchanged: no smoothing was applied.")
@@ -440,6 +537,8 @@ def _smooth_cases() -> list[tuple[str, torch.Tensor, float, bool, str]]:
     return [
         ("a single bright pixel in the middle, sigma 1.5", delta, 1.5, True,
          "the response to one bright pixel is the 2-D kernel itself"),
+        ("a single bright pixel, sigma 1.1 (3 sigma = 3.3 rounds down to r = 3)", delta, 1.1, True,
+         "the radius is int(3 * sigma + 0.5): 3.3 rounds to 3, not up to 4"),
         ("a random 12x12 map and an all-zero map, sigma 1", two, 1.0, False,
          "smooth each map on its own; what happens at the borders?"),
         ("a bright pixel at the border, sigma 1 (the padding matters)", corner, 1.0, False,
@@ -461,6 +560,7 @@ def check_smooth_map(smooth_map, *, timeout_s: float | None = CASE_SECONDS) -> N
         out = smooth_map(maps, sigma)
         if not torch.equal(maps, before):
             seen["changed"] = True
+        seen["same"] = out is maps
         return out
 
     guarded.__name__ = getattr(smooth_map, "__name__", "smooth_map")

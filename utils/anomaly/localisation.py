@@ -268,18 +268,18 @@ def sample_paste_params(n: int, size: int, generator: torch.Generator) -> list[d
     u = torch.rand(n, 6, generator=generator)
     shift = torch.randint(1, n, (n,), generator=generator)
     log_c = (math.log(CONTRAST_RANGE[0]), math.log(CONTRAST_RANGE[1]))
-    params = []
-    for i in range(n):
-        h, w = int(hw[i, 0]), int(hw[i, 1])
-        params.append({
-            "source": int((i + shift[i]) % n),
-            "src_yx": (int(u[i, 0] * (size - h + 1)), int(u[i, 1] * (size - w + 1))),
-            "dst_yx": (int(u[i, 2] * (size - h + 1)), int(u[i, 3] * (size - w + 1))),
-            "size_hw": (h, w),
-            "contrast": math.exp(log_c[0] + (log_c[1] - log_c[0]) * float(u[i, 4])),
-            "brightness": BRIGHTNESS_RANGE[0] + (BRIGHTNESS_RANGE[1] - BRIGHTNESS_RANGE[0]) * float(u[i, 5]),
-        })
-    return params
+    # positions in float32 tensor arithmetic, as element by element, then truncated: the same numbers, computed at once
+    room = size - hw + 1                                                     # (n, 2): rows, columns
+    yx = (u[:, :4] * torch.cat([room, room], dim=1)).long().tolist()        # src y, src x, dst y, dst x
+    sizes, sources, uc, ub = hw.tolist(), ((torch.arange(n) + shift) % n).tolist(), u[:, 4].tolist(), u[:, 5].tolist()
+    return [{
+        "source": sources[i],
+        "src_yx": (yx[i][0], yx[i][1]),
+        "dst_yx": (yx[i][2], yx[i][3]),
+        "size_hw": (sizes[i][0], sizes[i][1]),
+        "contrast": math.exp(log_c[0] + (log_c[1] - log_c[0]) * uc[i]),
+        "brightness": BRIGHTNESS_RANGE[0] + (BRIGHTNESS_RANGE[1] - BRIGHTNESS_RANGE[0]) * ub[i],
+    } for i in range(n)]
 
 
 def _yx(v: object, what: str) -> tuple[int, int]:
@@ -446,10 +446,11 @@ def train_localiser(paste_fn: PasteFn, seed: int = 0, steps: int = 400, batch_si
     batch_size = _positive_int(batch_size, "batch_size", minimum=4)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
-    torch.manual_seed(int(seed))
     g = _generator(seed, None)
-    model = LocalisationNet(width).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    with torch.random.fork_rng(devices=[]):   # the initial weights come from the seed; the global state is restored
+        torch.manual_seed(int(seed))
+        model = LocalisationNet(width).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)   # the same numbers as the default loop
     half = batch_size // 2
     losses: list[float] = []
     model.train()
@@ -572,6 +573,11 @@ def image_scores(maps: torch.Tensor) -> np.ndarray:
 
 def _labels(labels: object, n: int, what: str) -> np.ndarray:
     lab = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if lab.dtype.kind in "USO":
+        got = "objects" if lab.dtype.kind == "O" else "strings"
+        raise TypeError(f"{what} must be booleans (True for a defective image), got {got} such as "
+                        f"{str(lab.flat[0])!r}. Pass DefectSet.is_defective, or np.array(kinds) != 'normal'; "
+                        "per_type_image_auroc takes the kinds themselves.")
     if lab.shape != (n,):
         raise ValueError(f"{what} must have one entry per image ({n}), got shape {lab.shape}")
     lab = lab.astype(bool)
