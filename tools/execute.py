@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+from queue import Empty
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +21,11 @@ import nbformat
 import psutil
 import uuid
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import default
+from traitlets import Type, default
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -41,8 +44,48 @@ CPU_BUDGET_S = {"solution": 120.0, "course": 60.0}
 WALL_CEILING_S = 1200.0
 
 
+POLL_SLICE_MS = 1000   # the longest a reply that has already arrived can go unnoticed
+
+
+async def poll_in_slices(socket, timeout_ms: int | None, slice_ms: int = POLL_SLICE_MS) -> bool:
+    """Wait until ``socket`` has a message (True) or ``timeout_ms`` passed (False; None waits for ever),
+    in polls of at most ``slice_ms``.
+
+    pyzmq's asyncio poll learns of a new message from an edge-triggered file descriptor; when that wake-up is
+    missed, the message sits unread until the poll times out, and only the final check at the timeout finds
+    it. With nbclient's 600 s timeout that was a cell that finished normally after exactly 600 s (seen about
+    once per full test run: course/07's widget cell, 600.0 s, with the kernel idle). Every slice ends with that
+    check, so a missed wake-up costs at most ``slice_ms``.
+    """
+    deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+    while True:
+        left_ms = None if deadline is None else int((deadline - time.monotonic()) * 1000)
+        step = slice_ms if left_ms is None else max(0, min(slice_ms, left_ms))
+        if await socket.poll(step):
+            return True
+        if left_ms is not None and left_ms <= step:
+            return False
+
+
+class SlicedPollChannel(AsyncZMQSocketChannel):
+    """A kernel channel whose ``get_msg`` waits with :func:`poll_in_slices`."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict:
+        assert self.socket is not None
+        if await poll_in_slices(self.socket, None if timeout is None else int(timeout * 1000)):
+            return await self._recv()
+        raise Empty
+
+
+class SlicedPollKernelClient(AsyncKernelClient):
+    shell_channel_class = Type(SlicedPollChannel)
+    iopub_channel_class = Type(SlicedPollChannel)
+    control_channel_class = Type(SlicedPollChannel)
+    stdin_channel_class = Type(SlicedPollChannel)
+
+
 class IPCKernelManager(AsyncKernelManager):
-    """A kernel that talks over Unix sockets, not TCP ports.
+    """A kernel that talks over Unix sockets, not TCP ports, through clients that poll in slices.
 
     Two kernels started at once (pytest-xdist runs notebooks in parallel) can pick the same free TCP port
     (jupyter/jupyter_client#487) and then hang or die; socket files have unique names instead. They live under
@@ -52,6 +95,10 @@ class IPCKernelManager(AsyncKernelManager):
     @default("transport")
     def _default_transport(self) -> str:
         return "ipc"
+
+    @default("client_factory")
+    def _default_client_factory(self):
+        return SlicedPollKernelClient
 
     @default("ip")
     def _default_ip(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -101,3 +102,51 @@ def test_execute_names_the_slowest_step(tmp_path):
     assert r.slowest.startswith(("cell 1:", "kernel start:")), r.steps   # a loaded machine may start slowly
     assert r.steps["cell 1"] >= 1.5 > r.steps["cell 0"], r.steps
     assert abs(sum(r.steps.values()) - r.seconds) < 1.0, (r.steps, r.seconds)   # the steps cover the run
+
+
+class _MissedWakeUpSocket:
+    """A socket whose message is there from the start, but whose first poll misses it (as an edge-triggered
+    wake-up that never came would): only a poll that ends and looks again finds it."""
+
+    def __init__(self, ready_after_polls: int = 1):
+        self.asked: list[int] = []
+        self.ready_after = ready_after_polls
+
+    async def poll(self, timeout_ms):
+        import asyncio
+
+        self.asked.append(timeout_ms)
+        if len(self.asked) > self.ready_after:
+            return 1
+        await asyncio.sleep(timeout_ms / 1000)
+        return 0
+
+
+def test_a_missed_wake_up_costs_one_slice_not_the_whole_timeout():
+    import asyncio
+
+    from tools.execute import POLL_SLICE_MS, poll_in_slices
+
+    assert POLL_SLICE_MS <= 1000
+    sock = _MissedWakeUpSocket()
+    t0 = time.perf_counter()
+    assert asyncio.run(poll_in_slices(sock, 600_000, slice_ms=100)) is True
+    assert sock.asked == [100, 100] and time.perf_counter() - t0 < 5     # one slice lost, not 600 s
+    never = _MissedWakeUpSocket(ready_after_polls=10**6)
+    assert asyncio.run(poll_in_slices(never, 250, slice_ms=100)) is False   # a real timeout still times out
+    assert 150 <= sum(never.asked) <= 255 and max(never.asked) <= 100, never.asked
+    zero = _MissedWakeUpSocket(ready_after_polls=10**6)
+    assert asyncio.run(poll_in_slices(zero, 0)) is False and zero.asked == [0]   # timeout 0: one look
+    forever = _MissedWakeUpSocket(ready_after_polls=3)
+    assert asyncio.run(poll_in_slices(forever, None, slice_ms=50)) is True and forever.asked == [50] * 4
+
+
+def test_notebook_kernels_talk_through_sliced_polls(tmp_path):
+    from tools.execute import IPCKernelManager, SlicedPollChannel
+
+    km = IPCKernelManager()
+    kc = km.client()
+    assert kc.shell_channel_class is SlicedPollChannel and kc.iopub_channel_class is SlicedPollChannel
+    path = _notebook(tmp_path / "w.ipynb", "import ipywidgets as W\nb = W.Button()\nb", "print(6 * 7)")
+    r = execute(path, timeout=120)
+    assert not r.errors and r.nb.cells[1].outputs[0].text.strip() == "42", r.errors
