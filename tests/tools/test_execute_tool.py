@@ -99,7 +99,8 @@ def test_execute_names_the_slowest_step(tmp_path):
     r = execute(path, timeout=120)
     assert not r.errors, r.errors
     assert {"kernel start", "cell 0", "cell 1", "cell 2", "kernel shutdown"} <= set(r.steps), r.steps
-    assert r.slowest.startswith(("cell 1:", "kernel start:")), r.steps   # a loaded machine may start slowly
+    top = max(r.steps, key=r.steps.__getitem__)   # on a loaded machine, starting or stopping a kernel may take longer
+    assert r.slowest == f"{top}: {r.steps[top]:.1f} s", (r.slowest, r.steps)
     assert r.steps["cell 1"] >= 1.5 > r.steps["cell 0"], r.steps
     assert abs(sum(r.steps.values()) - r.seconds) < 1.0, (r.steps, r.seconds)   # the steps cover the run
 
