@@ -23,6 +23,7 @@ from utils.anomaly.localisation import paste_patch as trusted_paste_patch
 from utils.anomaly.localisation import smooth_maps as trusted_smooth_maps
 from utils.anomaly.ood import msp as trusted_msp
 from utils.anomaly.ood import ood_metrics as trusted_ood_metrics
+from utils.anomaly.ood import roc_points
 from utils.checks import CASE_SECONDS, Case, CheckFailed, assert_close, run_check
 
 __all__ = ["check_msp", "check_ood_metrics", "check_paste_patch", "check_smooth_map"]
@@ -116,28 +117,14 @@ def _number(v: object, what: str) -> float:
 
 
 def _fpr_at(s_in: np.ndarray, s_out: np.ndarray, strict: bool = False) -> tuple[float, float]:
-    from sklearn.metrics import roc_curve
-
-    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
-    fpr, tpr, _ = roc_curve(y, np.r_[s_in, s_out], drop_intermediate=False)
+    fpr, tpr = roc_points(s_in, s_out)
     i = int(np.argmax(tpr > 0.95)) if strict else int(np.argmax(tpr >= 0.95))
     return float(fpr[i]), float(tpr[i])
 
 
 def _tpr_at_fpr95(s_in: np.ndarray, s_out: np.ndarray) -> float:
-    from sklearn.metrics import roc_curve
-
-    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
-    fpr, tpr, _ = roc_curve(y, np.r_[s_in, s_out], drop_intermediate=False)
+    fpr, tpr = roc_points(s_in, s_out)
     return float(tpr[int(np.argmax(fpr >= 0.95))])
-
-
-def _roc_points(s_in: np.ndarray, s_out: np.ndarray, drop: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.metrics import roc_curve
-
-    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
-    fpr, tpr, _ = roc_curve(y, np.r_[s_in, s_out], drop_intermediate=drop)
-    return fpr, tpr
 
 
 # Ways of reading "FPR at 95% TPR" whose operating point accepts fewer than 95% of the in-distribution scores; one
@@ -153,8 +140,8 @@ _BELOW_95 = {
 
 
 def _below_95_candidates(s_in: np.ndarray, s_out: np.ndarray) -> list[tuple[str, float]]:
-    fpr, tpr = _roc_points(s_in, s_out)
-    fpr_d, tpr_d = _roc_points(s_in, s_out, drop=True)
+    fpr, tpr = roc_points(s_in, s_out)
+    fpr_d, tpr_d = roc_points(s_in, s_out, drop_intermediate=True)
     first = int(np.argmax(tpr >= 0.95))
     return [
         ("before", float(fpr[first - 1]) if first > 0 else float("nan")),
@@ -183,7 +170,7 @@ def _metrics_validator(s_in: np.ndarray, s_out: np.ndarray, state: dict):
     ]
     f_tpr = _fpr_at(s_in, s_out)[1]
     f_ood_pos = _fpr_at(-s_out, -s_in)[0]
-    fpr_d, tpr_d = _roc_points(s_in, s_out, drop=True)
+    fpr_d, tpr_d = roc_points(s_in, s_out, drop_intermediate=True)
     fpr_wrong = [  # (key, value, message); the key lets a later case skip what an earlier one ruled out
         ("percent", 100 * f_want, "fpr95 is in percent; return a fraction between 0 and 1."),
         ("one_minus", 1 - f_want, "fpr95 is 1 - FPR (the share of out-of-distribution inputs *rejected*). Report "

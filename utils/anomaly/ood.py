@@ -26,6 +26,7 @@ __all__ = [
     "digit_ood_sets",
     "msp",
     "ood_metrics",
+    "roc_points",
     "constant_scores",
     "random_scores",
     "intensity_scores",
@@ -122,6 +123,19 @@ def _scores(a: object, what: str) -> np.ndarray:
     return s
 
 
+def roc_points(score_in: object, score_out: object, drop_intermediate: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates of every threshold, in-distribution examples as the positives.
+
+    ``drop_intermediate=False`` keeps every threshold (scikit-learn's default, True, can drop the first point with
+    TPR >= 0.95 when scores are tied; the lesson's checks use it to recognise that mistake)."""
+    from sklearn.metrics import roc_curve
+
+    s_in, s_out = _scores(score_in, "score_in"), _scores(score_out, "score_out")
+    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
+    fpr, tpr, _ = roc_curve(y, np.r_[s_in, s_out], drop_intermediate=drop_intermediate)
+    return fpr, tpr
+
+
 def ood_metrics(score_in: object, score_out: object) -> dict[str, float]:
     """AUROC and FPR at 95% TPR of a detector whose score is high for in-distribution inputs.
 
@@ -129,13 +143,12 @@ def ood_metrics(score_in: object, score_out: object) -> dict[str, float]:
     the largest threshold that still accepts at least 95% of the in-distribution scores (the first point of the ROC
     curve with TPR >= 0.95). Returns ``{"auroc": float, "fpr95": float}``.
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import roc_auc_score
 
     s_in, s_out = _scores(score_in, "score_in"), _scores(score_out, "score_out")
-    y = np.r_[np.ones(len(s_in)), np.zeros(len(s_out))]
-    s = np.r_[s_in, s_out]
-    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
-    return {"auroc": float(roc_auc_score(y, s)), "fpr95": float(fpr[np.argmax(tpr >= 0.95)])}
+    fpr, tpr = roc_points(s_in, s_out)
+    auroc = roc_auc_score(np.r_[np.ones(len(s_in)), np.zeros(len(s_out))], np.r_[s_in, s_out])
+    return {"auroc": float(auroc), "fpr95": float(fpr[np.argmax(tpr >= 0.95)])}
 
 
 # ---------------------------------------------------------------------------------------------
