@@ -1371,6 +1371,18 @@ class _RssMeter:
         self.fd, self.pid = None, None
         self.page = os.sysconf("SC_PAGE_SIZE")
         self()
+        try:
+            import ctypes
+            self._trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError, ImportError):
+            self._trim = None
+
+    def release_free_heap(self) -> None:
+        """Give the C heap's free pages back to the system (glibc ``malloc_trim``; 1-3 ms), so that resident
+        memory grows with what the program allocates: otherwise the caller's freed-but-resident memory hides
+        the first hundreds of MB a program allocates, and the CPU limit can come before the memory limit."""
+        if self._trim is not None:
+            self._trim(0)
 
     def __call__(self) -> int:
         if self.pid != os.getpid():
@@ -1393,31 +1405,13 @@ def _rss_meter():
     return _RSS or None
 
 
-_TRIM: Any = None
-
-
-def _release_free_heap() -> None:
-    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; 1-3 ms), so that resident
-    memory grows with what the program allocates: otherwise the caller's freed-but-resident memory hides
-    the first hundreds of MB a program allocates, and the CPU limit can come before the memory limit."""
-    global _TRIM
-    if _TRIM is None:
-        try:
-            import ctypes
-            _TRIM = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError, ImportError):
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
-
-
 def run_in_process(source: str, limits: Limits) -> tuple[Any, str, int]:
     """Run a program in the calling process: the same checks, a watchdog thread for CPU time and a
     memory meter (resident memory where Linux reports it, else ``tracemalloc``), but no operating-system
     limits (a crash in C takes the caller with it)."""
     meter = _rss_meter()
     if meter is not None:
-        _release_free_heap()
+        meter.release_free_heap()
     started = False
     if meter is None:
         started = not tracemalloc.is_tracing()
